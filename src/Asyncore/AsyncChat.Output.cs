@@ -1,0 +1,186 @@
+using System.Net.Sockets;
+using Asyncore.Output;
+
+namespace Asyncore;
+
+public abstract partial class AsyncChat
+{
+    private readonly ProducerFifo _fifo = new();
+
+    /// <summary>Bytes queued as data and not yet sent (producers not yet pulled are not counted).</summary>
+    public long OutgoingBytes => _fifo.QueuedBytes;
+
+    /// <summary>
+    /// Queues a copy of <paramref name="data"/> and starts sending. Data longer than
+    /// <see cref="AcOutBufferSize"/> is queued in pieces of that size.
+    /// </summary>
+    /// <param name="data">The bytes.</param>
+    /// <remarks>Python: async_chat.push(data)</remarks>
+    public void Push(ReadOnlySpan<byte> data)
+    {
+        if (data.IsEmpty)
+        {
+            return;
+        }
+
+        if (_fifo.Count == 0 && Connected)
+        {
+            // What CPython's push would send at once: the first piece, straight from the caller's
+            // bytes; only what the socket does not take is copied.
+            int first = Math.Min(data.Length, _outBufferSize);
+            int sent = SendGuarded(data[..first]);
+            if (sent < 0)
+            {
+                return;
+            }
+
+            if (sent > 0 && sent < first)
+            {
+                EnqueueData(_fifo.Stage(data[sent..first]));
+                data = data[first..];
+            }
+            else if (sent == first)
+            {
+                data = data[first..];
+            }
+
+            EnqueueStaged(data);
+            return;
+        }
+
+        EnqueueStaged(data);
+        InitiateSend();
+    }
+
+    /// <summary>Queues a copy of <paramref name="data"/> and starts sending.</summary>
+    /// <param name="data">The bytes.</param>
+    /// <remarks>Python: async_chat.push(data)</remarks>
+    public void Push(byte[] data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        Push(new ReadOnlySpan<byte>(data));
+    }
+
+    /// <summary>
+    /// Queues <paramref name="data"/> without copying it and starts sending: the memory must not
+    /// change until it is sent. Data longer than <see cref="AcOutBufferSize"/> is queued in pieces.
+    /// </summary>
+    /// <param name="data">The bytes.</param>
+    /// <remarks>Python: async_chat.push(memoryview)</remarks>
+    public void Push(ReadOnlyMemory<byte> data)
+    {
+        int obs = _outBufferSize;
+        for (int i = 0; i < data.Length; i += obs)
+        {
+            EnqueueData(data.Slice(i, Math.Min(obs, data.Length - i)));
+        }
+
+        InitiateSend();
+    }
+
+    /// <summary>Queues a producer; its <see cref="IProducer.More"/> is called when everything queued before it has been sent.</summary>
+    /// <param name="producer">The producer.</param>
+    /// <remarks>Python: async_chat.push_with_producer(producer)</remarks>
+    public void PushWithProducer(IProducer producer)
+    {
+        ArgumentNullException.ThrowIfNull(producer);
+        _fifo.Enqueue(new ProducerFifo.Entry { Producer = producer });
+        InitiateSend();
+    }
+
+    /// <summary>Closes the channel once everything queued before this call has been sent.</summary>
+    /// <remarks>Python: async_chat.close_when_done() (pushes None on the producer queue)</remarks>
+    public void CloseWhenDone() => _fifo.Enqueue(new ProducerFifo.Entry { IsClose = true });
+
+    /// <summary>
+    /// Sends once from the head of the queue: at most <see cref="AcOutBufferSize"/> bytes. Exhausted
+    /// producers are dropped, a producer's next block goes to the front of the queue, and the close
+    /// marker closes the channel.
+    /// </summary>
+    /// <remarks>Python: async_chat.initiate_send()</remarks>
+    public void InitiateSend()
+    {
+        while (_fifo.Count > 0 && Connected)
+        {
+            ref ProducerFifo.Entry first = ref _fifo.First;
+            if (first.IsClose)
+            {
+                _fifo.DequeueFront();
+                HandleClose();
+                return;
+            }
+
+            if (first.Producer is { } producer)
+            {
+                ReadOnlyMemory<byte> more = producer.More();
+                if (more.IsEmpty)
+                {
+                    _fifo.DequeueFront();
+                }
+                else
+                {
+                    _fifo.EnqueueFront(new ProducerFifo.Entry { Data = more });
+                }
+
+                continue;
+            }
+
+            if (first.Data.IsEmpty)
+            {
+                _fifo.DequeueFront();
+                continue;
+            }
+
+            ReadOnlyMemory<byte> data = first.Data;
+            int sent = SendGuarded(data.Span[..Math.Min(data.Length, _outBufferSize)]);
+            if (sent > 0 && _fifo.Count > 0)
+            {
+                ref ProducerFifo.Entry head = ref _fifo.First;
+                if (sent < head.Data.Length)
+                {
+                    head.Data = head.Data[sent..];
+                }
+                else
+                {
+                    _fifo.DequeueFront();
+                }
+            }
+
+            // One send per call, as CPython does.
+            return;
+        }
+    }
+
+    /// <summary>Send, with CPython's initiate_send error rule: an OSError goes to HandleError.</summary>
+    /// <returns>Bytes sent, or -1 after HandleError.</returns>
+    private int SendGuarded(ReadOnlySpan<byte> data)
+    {
+        try
+        {
+            return Send(data);
+        }
+        catch (Exception e) when (e is SocketException or IOException)
+        {
+            HandleError(e);
+            return -1;
+        }
+    }
+
+    private void EnqueueData(ReadOnlyMemory<byte> data) => _fifo.Enqueue(new ProducerFifo.Entry { Data = data });
+
+    /// <summary>Copies <paramref name="data"/> into the staging buffer once and queues it in pieces of AcOutBufferSize.</summary>
+    private void EnqueueStaged(ReadOnlySpan<byte> data)
+    {
+        if (data.IsEmpty)
+        {
+            return;
+        }
+
+        ReadOnlyMemory<byte> copy = _fifo.Stage(data);
+        int obs = _outBufferSize;
+        for (int i = 0; i < copy.Length; i += obs)
+        {
+            EnqueueData(copy.Slice(i, Math.Min(obs, copy.Length - i)));
+        }
+    }
+}

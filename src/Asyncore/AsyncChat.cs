@@ -1,0 +1,268 @@
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Text;
+using Asyncore.Framing;
+using Asyncore.Output;
+
+namespace Asyncore;
+
+/// <summary>
+/// A command/response channel: incoming bytes are split at a terminator (a byte string, a byte
+/// count, or none) and handed to <see cref="CollectIncomingData"/> and
+/// <see cref="FoundTerminator"/>; outgoing data is queued with <see cref="Push(ReadOnlySpan{byte})"/>
+/// and <see cref="PushWithProducer"/> and sent in order as the socket takes it.
+/// </summary>
+/// <remarks>
+/// Python: asynchat.async_chat. <see cref="Dispatcher"/> and AsyncChat channels mix freely in one map;
+/// typically a listening Dispatcher creates one AsyncChat per accepted connection in
+/// <see cref="Dispatcher.HandleAccepted"/>.
+/// </remarks>
+public abstract partial class AsyncChat : Dispatcher, IFramerTarget
+{
+    /// <summary>The default for <see cref="AcInBufferSize"/> and <see cref="AcOutBufferSize"/>: 4096, as the asynchat documentation states.</summary>
+    public const int DefaultBufferSize = 4096;
+
+    private readonly ChatFramer _framer = new();
+    private Terminator _terminator;
+    private int _inBufferSize = DefaultBufferSize;
+    private int _outBufferSize = DefaultBufferSize;
+    private bool _reading;
+
+    /// <summary>Creates the channel, optionally around a socket (see <see cref="Dispatcher(Socket?, SocketMap?)"/>).</summary>
+    /// <param name="socket">A connected socket, an unconnected one, or null.</param>
+    /// <param name="map">The map to join; <see cref="SocketMap.Default"/> when null.</param>
+    /// <remarks>Python: async_chat.__init__(sock=None, map=None)</remarks>
+    protected AsyncChat(Socket? socket = null, SocketMap? map = null) : base(socket, map)
+    {
+    }
+
+    /// <summary>The most bytes read from the socket at once (default 4096). Set it in a subclass's constructor or on an instance.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not positive.</exception>
+    /// <remarks>Python: async_chat.ac_in_buffer_size</remarks>
+    public int AcInBufferSize
+    {
+        get => _inBufferSize;
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfNegativeOrZero(value);
+            _inBufferSize = value;
+        }
+    }
+
+    /// <summary>The most bytes sent at once, and the size <see cref="Push(ReadOnlySpan{byte})"/> splits long data into (default 4096).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not positive.</exception>
+    /// <remarks>Python: async_chat.ac_out_buffer_size</remarks>
+    public int AcOutBufferSize
+    {
+        get => _outBufferSize;
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfNegativeOrZero(value);
+            _outBufferSize = value;
+        }
+    }
+
+    /// <summary>How <see cref="SetTerminator(string?)"/> encodes text (Latin-1 by default).</summary>
+    /// <remarks>Python: async_chat.encoding</remarks>
+    public Encoding Encoding { get; set; } = Encoding.Latin1;
+
+    Terminator IFramerTarget.Terminator
+    {
+        get => _terminator;
+        set => _terminator = value;
+    }
+
+    /// <summary>
+    /// Called with data received before the terminator (or all of it, with no terminator). The span
+    /// points into the channel's receive buffer and is valid only during the call: copy what you keep.
+    /// </summary>
+    /// <param name="data">The bytes; never empty.</param>
+    /// <remarks>Python: async_chat.collect_incoming_data(data)</remarks>
+    protected abstract void CollectIncomingData(ReadOnlySpan<byte> data);
+
+    /// <summary>
+    /// Called when the terminating condition is met. Data after the terminator is read with the
+    /// terminator as it is when this returns, so a new one set here applies to it.
+    /// </summary>
+    /// <remarks>Python: async_chat.found_terminator()</remarks>
+    protected abstract void FoundTerminator();
+
+    void IFramerTarget.CollectIncomingData(ReadOnlySpan<byte> data) => CollectIncomingData(data);
+
+    void IFramerTarget.FoundTerminator() => FoundTerminator();
+
+    /// <summary>Sets a byte-string terminator; null means no terminator (collect forever).</summary>
+    /// <param name="terminator">The bytes (copied), or null.</param>
+    /// <remarks>Python: async_chat.set_terminator(term)</remarks>
+    [OverloadResolutionPriority(1)]
+    public void SetTerminator(byte[]? terminator)
+    {
+        if (terminator is null)
+        {
+            _terminator = Terminator.None;
+        }
+        else
+        {
+            SetTerminator(new ReadOnlySpan<byte>(terminator));
+        }
+    }
+
+    /// <summary>Sets a byte-string terminator such as <c>"\r\n"u8</c>. Setting the same bytes again allocates nothing.</summary>
+    /// <param name="terminator">The bytes (copied).</param>
+    /// <remarks>Python: async_chat.set_terminator(term)</remarks>
+    public void SetTerminator(ReadOnlySpan<byte> terminator)
+    {
+        if (_lastBytes is not null && terminator.SequenceEqual(_lastBytes))
+        {
+            _terminator = Terminator.FromOwnedBytes(_lastBytes);
+            return;
+        }
+
+        _lastBytes = terminator.ToArray();
+        _terminator = Terminator.FromOwnedBytes(_lastBytes);
+    }
+
+    /// <summary>Sets a text terminator, encoded with <see cref="Encoding"/>; null means no terminator.</summary>
+    /// <param name="terminator">The text, or null.</param>
+    /// <remarks>Python: async_chat.set_terminator(term) with a str (use_encoding)</remarks>
+    public void SetTerminator(string? terminator)
+    {
+        if (terminator is null)
+        {
+            _terminator = Terminator.None;
+            return;
+        }
+
+        Span<byte> small = stackalloc byte[64];
+        int max = Encoding.GetMaxByteCount(terminator.Length);
+        if (max <= small.Length)
+        {
+            int n = Encoding.GetBytes(terminator, small);
+            SetTerminator((ReadOnlySpan<byte>)small[..n]);
+        }
+        else
+        {
+            SetTerminator((ReadOnlySpan<byte>)Encoding.GetBytes(terminator));
+        }
+    }
+
+    /// <summary>Sets a count terminator: <see cref="FoundTerminator"/> runs once that many more bytes were collected.</summary>
+    /// <param name="count">The number of bytes (0 collects everything).</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="count"/> is negative.</exception>
+    /// <remarks>Python: async_chat.set_terminator(n)</remarks>
+    public void SetTerminator(long count) => _terminator = Terminator.FromCount(count);
+
+    /// <summary>Sets a count terminator (see <see cref="SetTerminator(long)"/>).</summary>
+    /// <param name="count">The number of bytes (0 collects everything).</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="count"/> is negative.</exception>
+    /// <remarks>Python: async_chat.set_terminator(n)</remarks>
+    public void SetTerminator(int count) => _terminator = Terminator.FromCount(count);
+
+    /// <summary>Sets a terminator value made beforehand (for example a static <c>Terminator.FromBytes("\r\n"u8)</c>).</summary>
+    /// <param name="terminator">The value.</param>
+    /// <remarks>Python: async_chat.set_terminator(term)</remarks>
+    public void SetTerminator(Terminator terminator) => _terminator = terminator;
+
+    private byte[]? _lastBytes;
+
+    /// <summary>The current terminating condition; a count shows how many bytes are still to come.</summary>
+    /// <returns>The value.</returns>
+    /// <remarks>Python: async_chat.get_terminator()</remarks>
+    public Terminator GetTerminator() => _terminator;
+
+    /// <summary>The length of the longest proper prefix of <paramref name="needle"/> that <paramref name="haystack"/> ends with.</summary>
+    /// <param name="haystack">The data.</param>
+    /// <param name="needle">The terminator.</param>
+    /// <returns>0 when the data ends with no part of the terminator.</returns>
+    /// <remarks>Python: asynchat.find_prefix_at_end(haystack, needle)</remarks>
+    public static int FindPrefixAtEnd(ReadOnlySpan<byte> haystack, ReadOnlySpan<byte> needle) =>
+        ChatFramer.FindPrefixAtEnd(haystack, needle);
+
+    /// <summary>
+    /// Reads up to <see cref="AcInBufferSize"/> bytes and splits them at the terminator, calling
+    /// <see cref="CollectIncomingData"/> and <see cref="FoundTerminator"/>. Would-block is ignored.
+    /// </summary>
+    /// <remarks>Python: async_chat.handle_read()</remarks>
+    protected override void HandleRead()
+    {
+        Span<byte> room = _framer.PrepareRead(_inBufferSize);
+        int n;
+        try
+        {
+            n = Recv(room);
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.WouldBlock)
+        {
+            // CPython ignores BlockingIOError here (TestAsynchatMocked.test_blockingioerror).
+            _framer.ReleaseIfEmpty();
+            return;
+        }
+        catch (Exception e) when (e is SocketException or IOException)
+        {
+            _framer.ReleaseIfEmpty();
+            HandleError(e);
+            return;
+        }
+
+        if (n > 0)
+        {
+            _framer.Commit(n);
+            _reading = true;
+            try
+            {
+                AsyncChat self = this;
+                _framer.Feed(ref self);
+            }
+            finally
+            {
+                _reading = false;
+            }
+        }
+
+        if (Fileno < 0)
+        {
+            _framer.Release();
+        }
+        else
+        {
+            _framer.ReleaseIfEmpty();
+        }
+    }
+
+    /// <summary>Sends queued data (<see cref="InitiateSend"/>).</summary>
+    /// <remarks>Python: async_chat.handle_write()</remarks>
+    protected override void HandleWrite() => InitiateSend();
+
+    /// <summary>Closes the channel.</summary>
+    /// <remarks>Python: async_chat.handle_close()</remarks>
+    protected internal override void HandleClose() => Close();
+
+    /// <summary>Always true: the terminator decides what happens to input, not readiness.</summary>
+    /// <returns>True.</returns>
+    /// <remarks>Python: async_chat.readable()</remarks>
+    public override bool Readable() => true;
+
+    /// <summary>True while output is queued or the channel is not yet connected.</summary>
+    /// <returns>Whether to watch for writing.</returns>
+    /// <remarks>Python: async_chat.writable()</remarks>
+    public override bool Writable() => _fifo.Count > 0 || !Connected;
+
+    /// <summary>Closes the channel and returns its receive buffer.</summary>
+    /// <remarks>Python: dispatcher.close()</remarks>
+    public override void Close()
+    {
+        base.Close();
+        if (!_reading)
+        {
+            _framer.Release();
+        }
+    }
+
+    /// <summary>Drops buffered input and all queued output (including producers and a pending close).</summary>
+    /// <remarks>Python: async_chat.discard_buffers()</remarks>
+    public void DiscardBuffers()
+    {
+        _framer.Discard();
+        _fifo.Clear();
+    }
+}

@@ -1,0 +1,161 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Asyncore;
+
+public partial class Dispatcher
+{
+    /// <summary>Writes a line to standard error: <c>log: message</c>.</summary>
+    /// <param name="message">The text.</param>
+    /// <remarks>Python: dispatcher.log(message)</remarks>
+    public virtual void Log(string message) => Console.Error.WriteLine($"log: {message}");
+
+    /// <summary>Writes <c>type: message</c> to standard output unless <paramref name="type"/> is in <see cref="IgnoreLogTypes"/>.</summary>
+    /// <param name="message">The text.</param>
+    /// <param name="type">"info", "warning", "error" or any word.</param>
+    /// <remarks>Python: dispatcher.log_info(message, type='info')</remarks>
+    public virtual void LogInfo(string message, string type = "info")
+    {
+        if (!IgnoreLogTypes.Contains(type))
+        {
+            Console.Out.WriteLine($"{type}: {message}");
+        }
+    }
+
+    /// <summary>The loop saw the socket readable: accept, finish a connect, or read.</summary>
+    /// <remarks>Python: dispatcher.handle_read_event()</remarks>
+    protected internal virtual void HandleReadEvent()
+    {
+        if (Accepting)
+        {
+            // A listening socket is readable when a connection is waiting.
+            HandleAccept();
+        }
+        else if (!Connected)
+        {
+            if (Connecting)
+            {
+                HandleConnectEvent();
+            }
+
+            HandleRead();
+        }
+        else
+        {
+            HandleRead();
+        }
+    }
+
+    /// <summary>A connect finished: throw its error if it failed, else call <see cref="HandleConnect"/> and mark the channel connected.</summary>
+    /// <exception cref="SocketException">The connect failed (for example, refused).</exception>
+    /// <remarks>Python: dispatcher.handle_connect_event()</remarks>
+    protected internal virtual void HandleConnectEvent()
+    {
+        int error = PendingError();
+        if (error != 0)
+        {
+            throw new SocketException(error);
+        }
+
+        HandleConnect();
+        Connected = true;
+        Connecting = false;
+    }
+
+    /// <summary>The loop saw the socket writable: finish a connect, then write.</summary>
+    /// <remarks>Python: dispatcher.handle_write_event()</remarks>
+    protected internal virtual void HandleWriteEvent()
+    {
+        if (Accepting)
+        {
+            // Listening sockets are never watched for writing; ignore a stray event.
+            return;
+        }
+
+        if (!Connected && Connecting)
+        {
+            HandleConnectEvent();
+        }
+
+        HandleWrite();
+    }
+
+    /// <summary>The loop saw an exceptional condition: a pending socket error closes the channel, otherwise priority (out-of-band) data arrived.</summary>
+    /// <remarks>Python: dispatcher.handle_expt_event()</remarks>
+    protected internal virtual void HandleExptEvent()
+    {
+        if (PendingError() != 0)
+        {
+            HandleClose();
+        }
+        else
+        {
+            HandleExpt();
+        }
+    }
+
+    /// <summary>
+    /// A callback threw. By default logs the exception, with its stack, as an "error" and closes the channel.
+    /// </summary>
+    /// <param name="exception">What was thrown.</param>
+    /// <remarks>Python: dispatcher.handle_error()</remarks>
+    protected internal virtual void HandleError(Exception exception)
+    {
+        string self;
+        try
+        {
+            self = ToString();
+        }
+        catch (Exception)
+        {
+            self = $"<ToString() failed for object at 0x{System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(this):x}>";
+        }
+
+        LogInfo($"uncaptured exception, closing channel {self} ({exception.GetType()}:{exception.Message} {exception.StackTrace})", "error");
+        HandleClose();
+    }
+
+    /// <summary>Priority (out-of-band) data arrived. By default logs a warning.</summary>
+    /// <remarks>Python: dispatcher.handle_expt()</remarks>
+    protected virtual void HandleExpt() => LogInfo("unhandled incoming priority event", "warning");
+
+    /// <summary>The socket is readable. By default logs a warning.</summary>
+    /// <remarks>Python: dispatcher.handle_read()</remarks>
+    protected virtual void HandleRead() => LogInfo("unhandled read event", "warning");
+
+    /// <summary>The socket is writable. By default logs a warning.</summary>
+    /// <remarks>Python: dispatcher.handle_write()</remarks>
+    protected virtual void HandleWrite() => LogInfo("unhandled write event", "warning");
+
+    /// <summary>A connect completed. By default logs a warning.</summary>
+    /// <remarks>Python: dispatcher.handle_connect()</remarks>
+    protected virtual void HandleConnect() => LogInfo("unhandled connect event", "warning");
+
+    /// <summary>A listening channel has a connection waiting: accept it and pass it to <see cref="HandleAccepted"/>.</summary>
+    /// <remarks>Python: dispatcher.handle_accept()</remarks>
+    protected virtual void HandleAccept()
+    {
+        if (Accept() is { } pair)
+        {
+            HandleAccepted(pair.Socket, pair.Address);
+        }
+    }
+
+    /// <summary>A connection was accepted. By default closes it and logs a warning; servers override this to create a channel for it.</summary>
+    /// <param name="socket">The new connection.</param>
+    /// <param name="address">The peer's address.</param>
+    /// <remarks>Python: dispatcher.handle_accepted(sock, addr)</remarks>
+    protected virtual void HandleAccepted(Socket socket, EndPoint address)
+    {
+        socket.Close();
+        LogInfo("unhandled accepted event", "warning");
+    }
+
+    /// <summary>The peer went away or the socket failed. By default logs a warning and closes the channel.</summary>
+    /// <remarks>Python: dispatcher.handle_close()</remarks>
+    protected internal virtual void HandleClose()
+    {
+        LogInfo("unhandled close event", "warning");
+        Close();
+    }
+}

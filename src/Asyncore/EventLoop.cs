@@ -1,0 +1,224 @@
+using Asyncore.Polling;
+using Asyncore.Reactor;
+
+namespace Asyncore;
+
+/// <summary>
+/// asyncore's module functions: the loop, one pass of it with select or poll semantics, and
+/// <see cref="CloseAll"/>. A loop runs on the calling thread until its map is empty, its pass count
+/// is used up, or a callback throws <see cref="ExitNowException"/>.
+/// </summary>
+/// <remarks>Python: asyncore.loop, asyncore.poll, asyncore.poll2, asyncore.close_all</remarks>
+public static class EventLoop
+{
+    private static long s_pass;
+
+    /// <summary>
+    /// Runs the loop with CPython's choice of backend: select, or poll(2) when <paramref name="usePoll"/> is true.
+    /// </summary>
+    /// <param name="timeout">Seconds each pass may wait for readiness (negative: no limit).</param>
+    /// <param name="usePoll">poll(2) instead of select (select on Windows either way).</param>
+    /// <param name="map">The map; <see cref="SocketMap.Default"/> when null.</param>
+    /// <param name="count">The most passes to run; null runs until the map is empty.</param>
+    /// <remarks>Python: asyncore.loop(timeout=30.0, use_poll=False, map=None, count=None). Use the <see cref="PollerKind"/> overload for epoll.</remarks>
+    public static void Loop(double timeout = 30.0, bool usePoll = false, SocketMap? map = null, int? count = null) =>
+        Loop(usePoll ? PollerKind.Poll : PollerKind.Select, timeout, map, count);
+
+    /// <summary>
+    /// Runs the loop on a chosen backend. <see cref="PollerKind.Default"/> is the fastest the platform
+    /// has: epoll on Linux.
+    /// </summary>
+    /// <param name="backend">The backend.</param>
+    /// <param name="timeout">Seconds each pass may wait for readiness (negative: no limit).</param>
+    /// <param name="map">The map; <see cref="SocketMap.Default"/> when null.</param>
+    /// <param name="count">The most passes to run; null runs until the map is empty.</param>
+    /// <remarks>Python: asyncore.loop, with the backend named instead of use_poll.</remarks>
+    public static void Loop(PollerKind backend, double timeout = 30.0, SocketMap? map = null, int? count = null)
+    {
+        map ??= SocketMap.Default;
+        PollerKind kind = PollerFactory.Resolve(backend);
+        if (count is null)
+        {
+            while (map.Count > 0)
+            {
+                PollOnce(map, kind, timeout);
+            }
+        }
+        else
+        {
+            for (int left = count.Value; map.Count > 0 && left > 0; left--)
+            {
+                PollOnce(map, kind, timeout);
+            }
+        }
+    }
+
+    /// <summary>One pass with select semantics: every readable channel reads, then every writable one writes, then exceptional conditions.</summary>
+    /// <param name="timeout">Seconds to wait for readiness (negative: no limit).</param>
+    /// <param name="map">The map; <see cref="SocketMap.Default"/> when null.</param>
+    /// <remarks>Python: asyncore.poll(timeout=0.0, map=None)</remarks>
+    public static void Poll(double timeout = 0.0, SocketMap? map = null) =>
+        PollOnce(map ?? SocketMap.Default, PollerKind.Select, timeout);
+
+    /// <summary>One pass with poll(2) semantics: per ready channel, read, write, priority data, then hang-up.</summary>
+    /// <param name="timeout">Seconds to wait for readiness, truncated to whole milliseconds (negative: no limit).</param>
+    /// <param name="map">The map; <see cref="SocketMap.Default"/> when null.</param>
+    /// <remarks>Python: asyncore.poll2(timeout=0.0, map=None) (and its alias poll3)</remarks>
+    public static void Poll2(double timeout = 0.0, SocketMap? map = null) =>
+        PollOnce(map ?? SocketMap.Default, PollerFactory.Resolve(PollerKind.Poll), timeout);
+
+    /// <summary>One pass on a chosen backend.</summary>
+    /// <param name="backend">The backend.</param>
+    /// <param name="timeout">Seconds to wait for readiness (negative: no limit).</param>
+    /// <param name="map">The map; <see cref="SocketMap.Default"/> when null.</param>
+    /// <remarks>Python: asyncore.poll / poll2, with the backend named.</remarks>
+    public static void Poll(PollerKind backend, double timeout = 0.0, SocketMap? map = null) =>
+        PollOnce(map ?? SocketMap.Default, PollerFactory.Resolve(backend), timeout);
+
+    /// <summary>Closes every channel in the map, then empties it.</summary>
+    /// <param name="map">The map; <see cref="SocketMap.Default"/> when null.</param>
+    /// <param name="ignoreAll">When true, errors from closing are ignored; otherwise the first is thrown (a closed-descriptor error always is ignored).</param>
+    /// <remarks>Python: asyncore.close_all(map=None, ignore_all=False)</remarks>
+    public static void CloseAll(SocketMap? map = null, bool ignoreAll = false)
+    {
+        map ??= SocketMap.Default;
+        foreach (Dispatcher channel in map.Values)
+        {
+            try
+            {
+                channel.Close();
+            }
+            catch (ExitNowException)
+            {
+                throw;
+            }
+            catch (Exception e) when (ignoreAll || e is ObjectDisposedException
+                                      || (e is System.Net.Sockets.SocketException se && se.SocketErrorCode == System.Net.Sockets.SocketError.OperationAborted))
+            {
+            }
+        }
+
+        map.Clear();
+    }
+
+    /// <summary>One pass: ask every channel's predicates, set interest, wait, dispatch.</summary>
+    internal static void PollOnce(SocketMap map, PollerKind kind, double timeout)
+    {
+        if (map.Count == 0)
+        {
+            return;
+        }
+
+        bool selectFlavour = kind == PollerKind.Select;
+        IPoller poller = map.Poller(kind);
+        long pass = Interlocked.Increment(ref s_pass);
+        ReadOnlySpan<Dispatcher> channels = map.Snapshot();
+        int count = channels.Length;
+        int interested = 0;
+        try
+        {
+            foreach (Dispatcher obj in channels)
+            {
+                if (obj.Fileno < 0)
+                {
+                    continue; // closed by an earlier channel's predicate in this pass
+                }
+
+                bool r = EventDispatch.Ask(obj, writable: false);
+                bool rawW = EventDispatch.Ask(obj, writable: true);
+                if (obj.Fileno < 0)
+                {
+                    continue;
+                }
+
+                bool w = rawW && !obj.Accepting;
+                PollFlags flags;
+                if (selectFlavour)
+                {
+                    // asyncore.poll: r, w (never for a listener), and e for anyone readable or writable.
+                    flags = (r ? PollFlags.In : 0) | (w ? PollFlags.Out : 0) | (r || rawW ? PollFlags.Pri : 0);
+                }
+                else
+                {
+                    // asyncore.poll2: POLLIN|POLLPRI when readable, POLLOUT when writable and not listening.
+                    flags = (r ? PollFlags.In | PollFlags.Pri : 0) | (w ? PollFlags.Out : 0);
+                }
+
+                obj.PolledPass = flags == PollFlags.None ? 0 : pass;
+                poller.SetInterest(new PollTarget(obj.Fileno, obj.Socket, obj.PollOwner), flags);
+                if (flags != PollFlags.None)
+                {
+                    interested++;
+                }
+            }
+        }
+        finally
+        {
+            map.ClearSnapshot(count);
+        }
+
+        int timeoutMs = timeout < 0 ? -1 : (int)Math.Min(int.MaxValue, timeout * 1000);
+        if (interested == 0 && selectFlavour)
+        {
+            // asyncore.poll sleeps when nobody is interested (select() rejects three empty lists).
+            if (timeoutMs != 0)
+            {
+                Thread.Sleep(timeoutMs);
+            }
+
+            return;
+        }
+
+        Span<PollEvent> events = map.EventBuffer(map.Count + interested);
+        int n = poller.Wait(timeoutMs, events);
+        events = events[..n];
+        if (selectFlavour)
+        {
+            DispatchSelect(map, events, pass, PollFlags.In);
+            DispatchSelect(map, events, pass, PollFlags.Out);
+            DispatchSelect(map, events, pass, PollFlags.Pri);
+        }
+        else
+        {
+            foreach (PollEvent ev in events)
+            {
+                if (Lookup(map, ev.Fd, pass) is { } obj)
+                {
+                    EventDispatch.ReadWrite(obj, ev.Flags);
+                }
+            }
+        }
+    }
+
+    private static void DispatchSelect(SocketMap map, ReadOnlySpan<PollEvent> events, long pass, PollFlags which)
+    {
+        foreach (PollEvent ev in events)
+        {
+            if ((ev.Flags & which) == 0 || Lookup(map, ev.Fd, pass) is not { } obj)
+            {
+                continue;
+            }
+
+            if (which == PollFlags.In)
+            {
+                EventDispatch.Read(obj);
+            }
+            else if (which == PollFlags.Out)
+            {
+                EventDispatch.Write(obj);
+            }
+            else
+            {
+                EventDispatch.Exception(obj);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The channel now under <paramref name="fd"/>, if it is the one polled in this pass. A channel
+    /// closed earlier in the pass is gone from the map; one that reused its descriptor within the
+    /// pass was not polled, so a stale event never reaches it.
+    /// </summary>
+    private static Dispatcher? Lookup(SocketMap map, nint fd, long pass) =>
+        map.TryGetValue(fd, out Dispatcher? obj) && obj.PolledPass == pass ? obj : null;
+}

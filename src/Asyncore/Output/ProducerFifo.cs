@@ -1,0 +1,122 @@
+namespace Asyncore.Output;
+
+/// <summary>
+/// async_chat's producer_fifo: a deque of entries (bytes, a producer, or the close marker) in a
+/// reused ring array. Bytes pushed as spans are copied into one staging array per channel that is
+/// reused once the queue drains, so steady-state pushing allocates nothing.
+/// </summary>
+internal sealed class ProducerFifo
+{
+    private const int KeepStage = 64 * 1024;
+
+    private Entry[] _items = new Entry[8];
+    private int _head;
+    private int _count;
+    private byte[] _stage = [];
+    private int _staged;
+
+    /// <summary>One queued item.</summary>
+    internal struct Entry
+    {
+        internal ReadOnlyMemory<byte> Data;
+        internal IProducer? Producer;
+        internal bool IsClose;
+    }
+
+    /// <summary>How many entries are queued.</summary>
+    internal int Count => _count;
+
+    /// <summary>The entry at the head (valid only while <see cref="Count"/> &gt; 0 and until the next change).</summary>
+    internal ref Entry First => ref _items[_head];
+
+    /// <summary>The bytes queued as data entries (producers not counted).</summary>
+    internal long QueuedBytes
+    {
+        get
+        {
+            long total = 0;
+            for (int i = 0; i < _count; i++)
+            {
+                total += _items[(_head + i) & (_items.Length - 1)].Data.Length;
+            }
+
+            return total;
+        }
+    }
+
+    internal void Enqueue(in Entry entry)
+    {
+        Grow();
+        _items[(_head + _count) & (_items.Length - 1)] = entry;
+        _count++;
+    }
+
+    internal void EnqueueFront(in Entry entry)
+    {
+        Grow();
+        _head = (_head - 1) & (_items.Length - 1);
+        _items[_head] = entry;
+        _count++;
+    }
+
+    internal void DequeueFront()
+    {
+        _items[_head] = default;
+        _head = (_head + 1) & (_items.Length - 1);
+        _count--;
+        if (_count == 0)
+        {
+            ResetStage();
+        }
+    }
+
+    internal void Clear()
+    {
+        Array.Clear(_items);
+        _head = 0;
+        _count = 0;
+        ResetStage();
+    }
+
+    /// <summary>Copies <paramref name="data"/> into the staging array and returns the copy.</summary>
+    internal ReadOnlyMemory<byte> Stage(ReadOnlySpan<byte> data)
+    {
+        if (_stage.Length - _staged < data.Length)
+        {
+            // Queued entries still point into the old array; it stays alive through them.
+            _stage = new byte[Math.Max(Math.Max(4096, data.Length), _stage.Length * 2)];
+            _staged = 0;
+        }
+
+        var copy = new Memory<byte>(_stage, _staged, data.Length);
+        data.CopyTo(copy.Span);
+        _staged += data.Length;
+        return copy;
+    }
+
+    private void ResetStage()
+    {
+        _staged = 0;
+        if (_stage.Length > KeepStage)
+        {
+            _stage = [];
+        }
+    }
+
+    private void Grow()
+    {
+        if (_count < _items.Length)
+        {
+            return;
+        }
+
+        var bigger = new Entry[_items.Length * 2];
+        for (int i = 0; i < _count; i++)
+        {
+            bigger[i] = _items[(_head + i) & (_items.Length - 1)];
+        }
+
+        _items = bigger;
+        _head = 0;
+    }
+}

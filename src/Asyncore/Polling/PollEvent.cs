@@ -1,0 +1,14 @@
+using System.Net.Sockets;
+
+namespace Asyncore.Polling;
+
+/// <summary>What a backend is asked to watch: a descriptor, its Socket where there is one, and the object that owns the descriptor now.</summary>
+/// <param name="Fd">The descriptor number (the map key).</param>
+/// <param name="Socket">The socket, or null for a plain file descriptor.</param>
+/// <param name="Owner">The socket or file wrapper behind the descriptor; a new owner for a known number means the number was reused.</param>
+internal readonly record struct PollTarget(nint Fd, Socket? Socket, object Owner);
+
+/// <summary>One readiness result.</summary>
+/// <param name="Fd">The descriptor number.</param>
+/// <param name="Flags">What it is ready for.</param>
+internal readonly record struct PollEvent(nint Fd, PollFlags Flags);

@@ -1,0 +1,152 @@
+using System.Collections;
+using System.Diagnostics.CodeAnalysis;
+using Asyncore.Polling;
+
+namespace Asyncore;
+
+/// <summary>
+/// The channel map: file descriptor → <see cref="Dispatcher"/>. A channel joins
+/// <see cref="Default"/> unless it is given a map of its own; a loop drives one map. The map also
+/// keeps the backends that have polled it, so that epoll's kernel set lives as long as the map.
+/// </summary>
+/// <remarks>
+/// Python: asyncore.socket_map (a dict). Like everything in the library, a map is used from one
+/// thread at a time: the thread that runs its loop.
+/// </remarks>
+public sealed class SocketMap : IEnumerable<KeyValuePair<nint, Dispatcher>>, IDisposable
+{
+    private readonly Dictionary<nint, Dispatcher> _channels = new();
+    private readonly IPoller?[] _pollers = new IPoller?[4];
+    private Dispatcher[] _snapshot = new Dispatcher[16];
+    private PollEvent[] _events = new PollEvent[16];
+
+    /// <summary>The process-wide map that channels join when they are given none.</summary>
+    /// <remarks>Python: asyncore.socket_map</remarks>
+    public static SocketMap Default { get; } = new();
+
+    /// <summary>How many channels are in the map.</summary>
+    /// <remarks>Python: len(socket_map)</remarks>
+    public int Count => _channels.Count;
+
+    /// <summary>The channel registered under a descriptor.</summary>
+    /// <param name="fd">The descriptor.</param>
+    /// <exception cref="KeyNotFoundException">No channel has that descriptor.</exception>
+    /// <remarks>Python: socket_map[fd]</remarks>
+    public Dispatcher this[nint fd] => _channels[fd];
+
+    /// <summary>The channels now in the map (a copy).</summary>
+    /// <remarks>Python: socket_map.values()</remarks>
+    public IReadOnlyList<Dispatcher> Values => _channels.Values.ToArray();
+
+    /// <summary>Whether a channel is registered under a descriptor.</summary>
+    /// <param name="fd">The descriptor.</param>
+    /// <remarks>Python: fd in socket_map</remarks>
+    public bool ContainsKey(nint fd) => _channels.ContainsKey(fd);
+
+    /// <summary>Looks a channel up by descriptor.</summary>
+    /// <param name="fd">The descriptor.</param>
+    /// <param name="channel">The channel, when found.</param>
+    /// <returns>Whether it was found.</returns>
+    /// <remarks>Python: socket_map.get(fd)</remarks>
+    public bool TryGetValue(nint fd, [MaybeNullWhen(false)] out Dispatcher channel) => _channels.TryGetValue(fd, out channel);
+
+    /// <summary>Registers a channel under a descriptor, replacing whatever was there.</summary>
+    /// <param name="fd">The descriptor.</param>
+    /// <param name="channel">The channel.</param>
+    /// <remarks>Python: socket_map[fd] = channel. <see cref="Dispatcher.AddChannel(SocketMap?)"/> is the usual way in.</remarks>
+    public void Add(nint fd, Dispatcher channel)
+    {
+        ArgumentNullException.ThrowIfNull(channel);
+        if (_channels.TryGetValue(fd, out Dispatcher? old) && !ReferenceEquals(old, channel))
+        {
+            ForgetInPollers(fd);
+        }
+
+        _channels[fd] = channel;
+    }
+
+    /// <summary>Removes the channel registered under a descriptor.</summary>
+    /// <param name="fd">The descriptor.</param>
+    /// <returns>Whether there was one.</returns>
+    /// <remarks>Python: del socket_map[fd]</remarks>
+    public bool Remove(nint fd)
+    {
+        if (!_channels.Remove(fd))
+        {
+            return false;
+        }
+
+        ForgetInPollers(fd);
+        return true;
+    }
+
+    /// <summary>Empties the map without closing anything (see <see cref="EventLoop.CloseAll(SocketMap?, bool)"/>).</summary>
+    /// <remarks>Python: socket_map.clear()</remarks>
+    public void Clear()
+    {
+        foreach (nint fd in _channels.Keys)
+        {
+            ForgetInPollers(fd);
+        }
+
+        _channels.Clear();
+    }
+
+    /// <inheritdoc />
+    public IEnumerator<KeyValuePair<nint, Dispatcher>> GetEnumerator() => _channels.ToList().GetEnumerator();
+
+    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+
+    /// <summary>Releases the backends' kernel resources (the epoll descriptor). The channels are left alone.</summary>
+    public void Dispose()
+    {
+        for (int i = 0; i < _pollers.Length; i++)
+        {
+            _pollers[i]?.Dispose();
+            _pollers[i] = null;
+        }
+    }
+
+    /// <summary>The channels as they are now, in a reused array: a pass may add and remove channels while it walks it.</summary>
+    internal ReadOnlySpan<Dispatcher> Snapshot()
+    {
+        int n = _channels.Count;
+        if (_snapshot.Length < n)
+        {
+            _snapshot = new Dispatcher[Math.Max(n, _snapshot.Length * 2)];
+        }
+
+        _channels.Values.CopyTo(_snapshot, 0);
+        return _snapshot.AsSpan(0, n);
+    }
+
+    /// <summary>Drops the references the snapshot holds, so closed channels can be collected.</summary>
+    internal void ClearSnapshot(int count) => Array.Clear(_snapshot, 0, count);
+
+    /// <summary>A reused event buffer with room for one event per channel per kind of readiness.</summary>
+    internal Span<PollEvent> EventBuffer(int channels)
+    {
+        int want = Math.Max(16, channels * 3);
+        if (_events.Length < want)
+        {
+            _events = new PollEvent[Math.Max(want, _events.Length * 2)];
+        }
+
+        return _events;
+    }
+
+    /// <summary>The backend of a resolved kind for this map, created on first use and kept.</summary>
+    internal IPoller Poller(PollerKind resolved)
+    {
+        ref IPoller? slot = ref _pollers[(int)resolved];
+        return slot ??= PollerFactory.Create(resolved);
+    }
+
+    private void ForgetInPollers(nint fd)
+    {
+        foreach (IPoller? p in _pollers)
+        {
+            p?.Remove(fd);
+        }
+    }
+}
