@@ -145,7 +145,17 @@ public static class EventLoop
                 }
 
                 obj.PolledPass = flags == PollFlags.None ? 0 : pass;
-                poller.SetInterest(new PollTarget(obj.Fileno, obj.Socket, obj.PollOwner), flags);
+                try
+                {
+                    poller.SetInterest(new PollTarget(obj.Fileno, obj.Socket, obj.PollOwner), flags);
+                }
+                catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ObjectDisposedException)
+                {
+                    // The backend refused this descriptor: that channel's fault, not the loop's.
+                    obj.PolledPass = 0;
+                    EventDispatch.Fail(obj, e);
+                    continue;
+                }
                 if (flags != PollFlags.None)
                 {
                     interested++;

@@ -24,7 +24,12 @@ internal sealed class EpollPoller : IPoller
     {
         internal PollFlags Mask;
         internal object Owner;
+        internal bool AlwaysReady;
     }
+
+    // Descriptors epoll refuses (regular files and directories: EPERM). poll(2) reports them
+    // always ready, and so do we, so a FileDispatcher over a file works on every backend.
+    private int _alwaysReady;
 
     public EpollPoller()
     {
@@ -49,6 +54,21 @@ internal sealed class EpollPoller : IPoller
     {
         ref Registration reg = ref CollectionsMarshal.GetValueRefOrNullRef(_registered, target.Fd);
         bool known = !System.Runtime.CompilerServices.Unsafe.IsNullRef(ref reg);
+        if (known && reg.AlwaysReady)
+        {
+            if (interest == PollFlags.None || !ReferenceEquals(reg.Owner, target.Owner))
+            {
+                _registered.Remove(target.Fd);
+                _alwaysReady--;
+                known = false;
+            }
+            else
+            {
+                reg.Mask = interest;
+                return;
+            }
+        }
+
         if (interest == PollFlags.None)
         {
             // A registered descriptor with an empty mask still reports EPOLLHUP and EPOLLERR
@@ -64,8 +84,13 @@ internal sealed class EpollPoller : IPoller
 
         if (!known)
         {
-            Add(target.Fd, interest);
-            _registered[target.Fd] = new Registration { Mask = interest, Owner = target.Owner };
+            bool always = Add(target.Fd, interest);
+            _registered[target.Fd] = new Registration { Mask = interest, Owner = target.Owner, AlwaysReady = always };
+            if (always)
+            {
+                _alwaysReady++;
+            }
+
             return;
         }
 
@@ -75,7 +100,12 @@ internal sealed class EpollPoller : IPoller
             // the kernel dropped the old registration when the old descriptor closed.
             reg.Owner = target.Owner;
             reg.Mask = interest;
-            Add(target.Fd, interest);
+            if (Add(target.Fd, interest))
+            {
+                reg.AlwaysReady = true;
+                _alwaysReady++;
+            }
+
             return;
         }
 
@@ -84,15 +114,21 @@ internal sealed class EpollPoller : IPoller
             reg.Mask = interest;
             if (Control(Libc.EPOLL_CTL_MOD, target.Fd, interest) == Libc.ENOENT)
             {
-                Add(target.Fd, interest);
+                _ = Add(target.Fd, interest);
             }
         }
     }
 
     public void Remove(nint fd)
     {
-        if (_registered.Remove(fd))
+        if (_registered.Remove(fd, out Registration reg))
         {
+            if (reg.AlwaysReady)
+            {
+                _alwaysReady--;
+                return;
+            }
+
             // EBADF / ENOENT here mean the descriptor is already closed, which dropped it from the set.
             Control(Libc.EPOLL_CTL_DEL, fd, PollFlags.None);
         }
@@ -113,7 +149,7 @@ internal sealed class EpollPoller : IPoller
 
         int n;
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
-        int remaining = timeoutMs;
+        int remaining = _alwaysReady > 0 ? 0 : timeoutMs;
         while (true)
         {
             n = Libc.EpollWait(_epfd, (void*)_events, max, remaining);
@@ -155,10 +191,22 @@ internal sealed class EpollPoller : IPoller
             ready[written++] = new PollEvent((nint)(long)data, (PollFlags)(events & 0x3F));
         }
 
+        if (_alwaysReady > 0)
+        {
+            foreach (KeyValuePair<nint, Registration> kv in _registered)
+            {
+                if (kv.Value.AlwaysReady && written < ready.Length)
+                {
+                    ready[written++] = new PollEvent(kv.Key, kv.Value.Mask & (PollFlags.In | PollFlags.Out));
+                }
+            }
+        }
+
         return written;
     }
 
-    private void Add(nint fd, PollFlags interest)
+    /// <returns>True when epoll refused the descriptor as one that is always ready (EPERM).</returns>
+    private bool Add(nint fd, PollFlags interest)
     {
         int err = Control(Libc.EPOLL_CTL_ADD, fd, interest);
         if (err == Libc.EEXIST)
@@ -166,11 +214,18 @@ internal sealed class EpollPoller : IPoller
             err = Control(Libc.EPOLL_CTL_MOD, fd, interest);
         }
 
+        if (err == Libc.EPERM)
+        {
+            return true;
+        }
+
         if (err != 0)
         {
             _registered.Remove(fd);
             throw Errors.IOError(err);
         }
+
+        return false;
     }
 
     /// <returns>0, or the errno of a failed call.</returns>
