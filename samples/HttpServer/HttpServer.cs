@@ -1,0 +1,33 @@
+using System.Net;
+using System.Net.Sockets;
+using Asyncore;
+
+namespace Asyncore.Samples.Http;
+
+/// <summary>The listening channel: one <see cref="HttpRequestHandler"/> per accepted connection.</summary>
+public sealed class HttpServer : Dispatcher
+{
+    public HttpServer(EndPoint address, HttpServerOptions options, SocketMap? map = null) : base(null, map)
+    {
+        Options = options;
+        CreateSocket(address.AddressFamily);
+        SetReuseAddr();
+        Bind(address);
+        Listen(1024);
+    }
+
+    public HttpServerOptions Options { get; }
+
+    /// <summary>The bound address (with the port chosen for port 0).</summary>
+    public IPEndPoint Address => (IPEndPoint)Socket!.LocalEndPoint!;
+
+    /// <summary>Connections accepted so far.</summary>
+    public int Accepted { get; private set; }
+
+    protected override void HandleAccepted(Socket socket, EndPoint address)
+    {
+        Accepted++;
+        socket.NoDelay = true;
+        _ = new HttpRequestHandler(socket, address, Options, Map);
+    }
+}

@@ -1,0 +1,20 @@
+namespace Asyncore.Samples.Http;
+
+/// <summary>What the server is told on its command line.</summary>
+public sealed record HttpServerOptions
+{
+    /// <summary>Serve files under this folder; null serves the built-in page.</summary>
+    public string? Root { get; init; }
+
+    /// <summary>The largest POST body accepted (413 above it).</summary>
+    public long MaxBody { get; init; } = 1024 * 1024;
+
+    /// <summary>The largest request head, request line and headers (431 above it).</summary>
+    public int MaxHeaderBytes { get; init; } = 8 * 1024;
+
+    /// <summary>No access log.</summary>
+    public bool Quiet { get; init; }
+
+    /// <summary>Where access log lines go (standard output by default).</summary>
+    public TextWriter Log { get; init; } = Console.Out;
+}

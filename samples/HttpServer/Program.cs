@@ -1,0 +1,53 @@
+using System.CommandLine;
+using System.Net;
+using System.Runtime.InteropServices;
+using Asyncore;
+using Asyncore.Samples.Http;
+
+var host = new Option<string>("--host") { Description = "Address to listen on", DefaultValueFactory = _ => "127.0.0.1" };
+var port = new Option<int>("--port") { Description = "Port to listen on (0: any free port)", DefaultValueFactory = _ => 8080 };
+var root = new Option<string?>("--root") { Description = "Serve files under this folder (default: a built-in page)" };
+var maxBody = new Option<long>("--max-body") { Description = "Largest POST body in bytes (413 above it)", DefaultValueFactory = _ => 1024 * 1024 };
+var quiet = new Option<bool>("--quiet") { Description = "No access log" };
+var command = new RootCommand("The asynchat documentation's http_request_handler, as a small HTTP/1.1 server")
+{
+    host, port, root, maxBody, quiet,
+};
+command.SetAction(result =>
+{
+    string? docRoot = result.GetValue(root);
+    if (docRoot is not null && !Directory.Exists(docRoot))
+    {
+        Console.Error.WriteLine($"--root: no such folder: {docRoot}");
+        return 2;
+    }
+
+    var options = new HttpServerOptions { Root = docRoot, MaxBody = result.GetValue(maxBody), Quiet = result.GetValue(quiet) };
+    var server = new HttpServer(new IPEndPoint(IPAddress.Parse(result.GetValue(host)!), result.GetValue(port)), options);
+    string shown = server.Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6
+        ? $"[{server.Address.Address}]:{server.Address.Port}"
+        : server.Address.ToString();
+    Console.WriteLine($"Serving HTTP on http://{shown}/ ({(docRoot is null ? "built-in page" : $"root {Path.GetFullPath(docRoot)}")}); Ctrl+C stops");
+
+    // Ctrl+C and SIGTERM end the loop between passes; the loop itself stays single-threaded.
+    bool stop = false;
+    using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx =>
+    {
+        ctx.Cancel = true;
+        Volatile.Write(ref stop, true);
+    });
+    using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx =>
+    {
+        ctx.Cancel = true;
+        Volatile.Write(ref stop, true);
+    });
+    while (!Volatile.Read(ref stop))
+    {
+        EventLoop.Loop(PollerKind.Default, timeout: 0.2, count: 1);
+    }
+
+    EventLoop.CloseAll(ignoreAll: true);
+    Console.WriteLine("stopped");
+    return 0;
+});
+return command.Parse(args).Invoke();
