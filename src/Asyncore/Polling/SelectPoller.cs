@@ -7,8 +7,8 @@ namespace Asyncore.Polling;
 /// select: <see cref="Socket.Select(System.Collections.IList?, System.Collections.IList?, System.Collections.IList?, int)"/>
 /// over three reused lists, which it trims to the ready sockets. Results come out grouped (all
 /// readable, then all writable, then all exceptional) as select(2) returns them. A channel with no
-/// Socket (a <see cref="FileDispatcher"/>) cannot go through Socket.Select; a pass that has one is
-/// served by poll(2) instead, translated to select's three sets.
+/// Socket (a <see cref="FileDispatcher"/>) cannot go through Socket.Select; a pass that has one, or
+/// more than FD_SETSIZE (1024) entries, is served by poll(2) instead, translated to select's three sets.
 /// </summary>
 internal sealed class SelectPoller : IPoller
 {
@@ -18,6 +18,9 @@ internal sealed class SelectPoller : IPoller
     private Libc.PollFd[] _all = new Libc.PollFd[64];
     private int _allCount;
     private bool _needsPoll;
+
+    /// <summary>select(2)'s classic limit (FD_SETSIZE).</summary>
+    internal const int FdSetSize = 1024;
 
     public string Name => "select";
 
@@ -55,7 +58,11 @@ internal sealed class SelectPoller : IPoller
     {
         try
         {
-            if (_needsPoll && !OperatingSystem.IsWindows())
+            // Socket.Select is poll(2) underneath on Unix, with one entry per list membership; past
+            // RLIMIT_NOFILE entries it fails with EINVAL (seen at 10,000 sockets), and select(2)
+            // itself stops at FD_SETSIZE. Above that size the same three sets come from one poll(2).
+            bool large = _read.Count + _write.Count + _error.Count > FdSetSize;
+            if ((_needsPoll || large) && !OperatingSystem.IsWindows())
             {
                 return WaitWithPoll(timeoutMs, ready);
             }
