@@ -161,6 +161,7 @@ public abstract partial class AsyncChat
         }
         catch (Exception e) when (e is SocketException or IOException)
         {
+            AsyncoreMetrics.Failures.Add(1);
             HandleError(e);
             return -1;
         }

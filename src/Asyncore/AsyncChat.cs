@@ -89,7 +89,11 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
 
     void IFramerTarget.CollectIncomingData(ReadOnlySpan<byte> data) => CollectIncomingData(data);
 
-    void IFramerTarget.FoundTerminator() => FoundTerminator();
+    void IFramerTarget.FoundTerminator()
+    {
+        AsyncoreMetrics.Messages.Add(1);
+        FoundTerminator();
+    }
 
     /// <summary>Sets a byte-string terminator; null means no terminator (collect forever).</summary>
     /// <param name="terminator">The bytes (copied), or null.</param>
@@ -200,6 +204,7 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
         catch (Exception e) when (e is SocketException or IOException)
         {
             _framer.ReleaseIfEmpty();
+            AsyncoreMetrics.Failures.Add(1);
             HandleError(e);
             return;
         }

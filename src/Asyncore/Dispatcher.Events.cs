@@ -1,22 +1,52 @@
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
 
 namespace Asyncore;
 
 public partial class Dispatcher
 {
-    /// <summary>Writes a line to standard error: <c>log: message</c>.</summary>
+    /// <summary>Writes a line to standard error, <c>log: message</c>, or to the map's <see cref="SocketMap.Logger"/> at Debug level.</summary>
     /// <param name="message">The text.</param>
     /// <remarks>Python: dispatcher.log(message)</remarks>
-    public virtual void Log(string message) => Console.Error.WriteLine($"log: {message}");
+    public virtual void Log(string message)
+    {
+        if (_map.Logger is { } logger)
+        {
+            logger.LogDebug("{Channel}: {Message}", this, message);
+        }
+        else
+        {
+            Console.Error.WriteLine($"log: {message}");
+        }
+    }
 
-    /// <summary>Writes <c>type: message</c> to standard output unless <paramref name="type"/> is in <see cref="IgnoreLogTypes"/>.</summary>
+    /// <summary>
+    /// Writes <c>type: message</c> to standard output unless <paramref name="type"/> is in
+    /// <see cref="IgnoreLogTypes"/>; with a <see cref="SocketMap.Logger"/>, logs it there instead
+    /// ("warning" at Warning, "error" at Error, anything else at Information).
+    /// </summary>
     /// <param name="message">The text.</param>
     /// <param name="type">"info", "warning", "error" or any word.</param>
     /// <remarks>Python: dispatcher.log_info(message, type='info')</remarks>
     public virtual void LogInfo(string message, string type = "info")
     {
-        if (!IgnoreLogTypes.Contains(type))
+        if (IgnoreLogTypes.Contains(type))
+        {
+            return;
+        }
+
+        if (_map.Logger is { } logger)
+        {
+            LogLevel level = type switch
+            {
+                "warning" => LogLevel.Warning,
+                "error" => LogLevel.Error,
+                _ => LogLevel.Information,
+            };
+            logger.Log(level, "{Channel}: {Message}", this, message);
+        }
+        else
         {
             Console.Out.WriteLine($"{type}: {message}");
         }
@@ -111,7 +141,16 @@ public partial class Dispatcher
             self = $"<ToString() failed for object at 0x{System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(this):x}>";
         }
 
-        LogInfo($"uncaptured exception, closing channel {self} ({exception.GetType()}:{exception.Message} {exception.StackTrace})", "error");
+        if (_map.Logger is { } logger)
+        {
+            // The exception object itself, with its stack, for structured logging.
+            logger.LogError(exception, "Uncaptured exception, closing channel {Channel}", self);
+        }
+        else
+        {
+            LogInfo($"uncaptured exception, closing channel {self} ({exception.GetType()}:{exception.Message} {exception.StackTrace})", "error");
+        }
+
         HandleClose();
     }
 

@@ -287,6 +287,7 @@ public partial class Dispatcher : IDisposable
             return null;
         }
 
+        AsyncoreMetrics.Accepted.Add(1);
         EndPoint? peer = conn.RemoteEndPoint;
         // An unnamed AF_UNIX peer has no path: CPython reports '' there.
         peer ??= listener.LocalEndPoint is UnixDomainSocketEndPoint ? UnnamedUnixEndPoint.Instance : new IPEndPoint(IPAddress.None, 0);
@@ -317,6 +318,7 @@ public partial class Dispatcher : IDisposable
 
         if (error == SocketError.Success)
         {
+            AsyncoreMetrics.Sent.Add(sent);
             return sent;
         }
 
@@ -364,6 +366,10 @@ public partial class Dispatcher : IDisposable
             if (received == 0)
             {
                 HandleClose();
+            }
+            else
+            {
+                AsyncoreMetrics.Received.Add(received);
             }
 
             return received;

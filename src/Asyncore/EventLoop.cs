@@ -101,10 +101,62 @@ public static class EventLoop
         map.Clear();
     }
 
-    /// <summary>One pass: ask every channel's predicates, set interest, wait, dispatch.</summary>
-    internal static void PollOnce(SocketMap map, PollerKind kind, double timeout)
+    /// <summary>
+    /// Runs the map's loop on a thread of its own until <paramref name="cancellationToken"/> is
+    /// cancelled or a callback throws <see cref="ExitNowException"/>; unlike <see cref="Loop(PollerKind, double, SocketMap?, int?)"/>
+    /// it keeps running while the map is empty, so channels can be created later with
+    /// <see cref="SocketMap.Post"/>.
+    /// </summary>
+    /// <param name="map">The map; <see cref="SocketMap.Default"/> when null. From now on, touch its channels only through <see cref="SocketMap.Post"/>.</param>
+    /// <param name="backend">The backend.</param>
+    /// <param name="cancellationToken">Stops the loop (it wakes at once).</param>
+    /// <returns>A task that completes when the loop has stopped, and faults if the loop itself failed.</returns>
+    public static Task RunAsync(SocketMap? map = null, PollerKind backend = PollerKind.Default, CancellationToken cancellationToken = default)
     {
-        if (map.Count == 0)
+        map ??= SocketMap.Default;
+        PollerKind kind = PollerFactory.Resolve(backend);
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            bool stop = false;
+            using CancellationTokenRegistration registration = cancellationToken.Register(() => map.Post(() => stop = true));
+            try
+            {
+                while (!stop)
+                {
+                    PollOnce(map, kind, 30.0, evenIfEmpty: true);
+                }
+
+                done.SetResult();
+            }
+            catch (ExitNowException)
+            {
+                done.SetResult();
+            }
+            catch (Exception e)
+            {
+                done.SetException(e);
+            }
+        })
+        {
+            IsBackground = true,
+            Name = "Asyncore loop",
+        };
+        thread.Start();
+        return done.Task;
+    }
+
+    /// <summary>One pass: run posted work, ask every channel's predicates, set interest, wait, dispatch.</summary>
+    internal static void PollOnce(SocketMap map, PollerKind kind, double timeout, bool evenIfEmpty = false)
+    {
+        if (map.Count == 0 && !evenIfEmpty)
+        {
+            return;
+        }
+
+        Waker waker = map.EnsureWaker();
+        map.RunPosted();
+        if (map.Count == 0 && !evenIfEmpty)
         {
             return;
         }
@@ -167,21 +219,24 @@ public static class EventLoop
             map.ClearSnapshot(count);
         }
 
+        poller.SetInterest(new PollTarget(waker.Fd, waker.Socket, waker), PollFlags.In);
+
+        // asyncore.poll sleeps when nobody is interested (select() rejects three empty lists);
+        // here that sleep is a wait on the wake-up socket, so a Post from another thread ends it.
         int timeoutMs = timeout < 0 ? -1 : (int)Math.Min(int.MaxValue, timeout * 1000);
-        if (interested == 0 && selectFlavour)
-        {
-            // asyncore.poll sleeps when nobody is interested (select() rejects three empty lists).
-            if (timeoutMs != 0)
-            {
-                Thread.Sleep(timeoutMs);
-            }
-
-            return;
-        }
-
-        Span<PollEvent> events = map.EventBuffer(map.Count + interested);
+        Span<PollEvent> events = map.EventBuffer(map.Count + interested + 1);
         int n = poller.Wait(timeoutMs, events);
         events = events[..n];
+        foreach (PollEvent ev in events)
+        {
+            if (ev.Fd == waker.Fd)
+            {
+                waker.Drain();
+                map.RunPosted();
+                break;
+            }
+        }
+
         if (selectFlavour)
         {
             DispatchSelect(map, events, pass, PollFlags.In);

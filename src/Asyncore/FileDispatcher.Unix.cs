@@ -50,6 +50,10 @@ public class FileDispatcher : Dispatcher
         {
             HandleClose();
         }
+        else if (n > 0)
+        {
+            AsyncoreMetrics.Received.Add(n);
+        }
 
         return n;
     }
@@ -61,7 +65,9 @@ public class FileDispatcher : Dispatcher
     public override int Send(ReadOnlySpan<byte> data)
     {
         FileWrapper file = File ?? throw Errors.NoSocket();
-        return file.Send(data);
+        int n = file.Send(data);
+        AsyncoreMetrics.Sent.Add(n);
+        return n;
     }
 
     private protected override void CloseHandle()

@@ -1,6 +1,9 @@
 using System.Collections;
+using System.Collections.Concurrent;
 using System.Diagnostics.CodeAnalysis;
 using Asyncore.Polling;
+using Asyncore.Reactor;
+using Microsoft.Extensions.Logging;
 
 namespace Asyncore;
 
@@ -19,10 +22,31 @@ public sealed class SocketMap : IEnumerable<KeyValuePair<nint, Dispatcher>>, IDi
     private readonly IPoller?[] _pollers = new IPoller?[4];
     private Dispatcher[] _snapshot = new Dispatcher[16];
     private PollEvent[] _events = new PollEvent[16];
+    private readonly ConcurrentQueue<Action> _posted = new();
+    private Waker? _waker;
 
     /// <summary>The process-wide map that channels join when they are given none.</summary>
     /// <remarks>Python: asyncore.socket_map</remarks>
     public static SocketMap Default { get; } = new();
+
+    /// <summary>
+    /// Where the channels' <see cref="Dispatcher.Log"/>, <see cref="Dispatcher.LogInfo"/> and
+    /// default <see cref="Dispatcher.HandleError"/> write. When null (the default) they keep
+    /// CPython's plain output: <c>log: ...</c> on standard error, <c>type: message</c> on standard output.
+    /// </summary>
+    public ILogger? Logger { get; set; }
+
+    /// <summary>
+    /// Queues <paramref name="action"/> to run on the loop's thread, at the start of its next pass,
+    /// and wakes the loop if it is waiting. The one member that any thread may call.
+    /// </summary>
+    /// <param name="action">The work; an exception it throws is logged and the loop goes on (except <see cref="ExitNowException"/>, which ends it).</param>
+    public void Post(Action action)
+    {
+        ArgumentNullException.ThrowIfNull(action);
+        _posted.Enqueue(action);
+        Volatile.Read(ref _waker)?.Wake();
+    }
 
     /// <summary>How many channels are in the map.</summary>
     /// <remarks>Python: len(socket_map)</remarks>
@@ -57,9 +81,16 @@ public sealed class SocketMap : IEnumerable<KeyValuePair<nint, Dispatcher>>, IDi
     public void Add(nint fd, Dispatcher channel)
     {
         ArgumentNullException.ThrowIfNull(channel);
-        if (_channels.TryGetValue(fd, out Dispatcher? old) && !ReferenceEquals(old, channel))
+        if (_channels.TryGetValue(fd, out Dispatcher? old))
         {
-            ForgetInPollers(fd);
+            if (!ReferenceEquals(old, channel))
+            {
+                ForgetInPollers(fd);
+            }
+        }
+        else
+        {
+            AsyncoreMetrics.Open.Add(1);
         }
 
         _channels[fd] = channel;
@@ -76,6 +107,7 @@ public sealed class SocketMap : IEnumerable<KeyValuePair<nint, Dispatcher>>, IDi
             return false;
         }
 
+        AsyncoreMetrics.Open.Add(-1);
         ForgetInPollers(fd);
         return true;
     }
@@ -89,6 +121,7 @@ public sealed class SocketMap : IEnumerable<KeyValuePair<nint, Dispatcher>>, IDi
             ForgetInPollers(fd);
         }
 
+        AsyncoreMetrics.Open.Add(-_channels.Count);
         _channels.Clear();
     }
 
@@ -104,6 +137,53 @@ public sealed class SocketMap : IEnumerable<KeyValuePair<nint, Dispatcher>>, IDi
         {
             _pollers[i]?.Dispose();
             _pollers[i] = null;
+        }
+
+        Interlocked.Exchange(ref _waker, null)?.Dispose();
+    }
+
+    /// <summary>The wake-up pair, created on the loop's thread on its first pass.</summary>
+    internal Waker EnsureWaker()
+    {
+        Waker? w = _waker;
+        if (w is null)
+        {
+            w = new Waker();
+            Volatile.Write(ref _waker, w);
+            if (!_posted.IsEmpty)
+            {
+                w.Wake();
+            }
+        }
+
+        return w;
+    }
+
+    /// <summary>Runs what other threads posted; the loop calls it on its own thread.</summary>
+    internal void RunPosted()
+    {
+        int n = _posted.Count;
+        while (n-- > 0 && _posted.TryDequeue(out Action? action))
+        {
+            try
+            {
+                action();
+            }
+            catch (ExitNowException)
+            {
+                throw;
+            }
+            catch (Exception e)
+            {
+                if (Logger is { } logger)
+                {
+                    logger.LogError(e, "A posted action threw; the loop goes on");
+                }
+                else
+                {
+                    Console.Error.WriteLine($"error: a posted action threw {e}");
+                }
+            }
         }
     }
 

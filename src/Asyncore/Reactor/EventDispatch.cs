@@ -141,6 +141,7 @@ internal static class EventDispatch
     /// <summary>HandleError, and if that throws too, log both and close the channel ourselves.</summary>
     internal static void Fail(Dispatcher obj, Exception e)
     {
+        AsyncoreMetrics.Failures.Add(1);
         try
         {
             obj.HandleError(e);

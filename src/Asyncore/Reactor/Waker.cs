@@ -1,0 +1,76 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using Asyncore.Interop;
+
+namespace Asyncore.Reactor;
+
+/// <summary>
+/// Wakes a loop blocked in its poll from another thread: a connected socket pair whose read end
+/// every pass watches. A socket pair rather than an eventfd, so select, poll(2) and epoll all take
+/// it (Socket.Select only takes sockets). Only the first wake-up before the loop drains it writes.
+/// </summary>
+internal sealed class Waker : IDisposable
+{
+    private readonly Socket _read;
+    private readonly Socket _write;
+    private readonly byte[] _drain = new byte[64];
+    private int _signalled;
+
+    internal Waker()
+    {
+        (_read, _write) = CreatePair();
+        _read.Blocking = false;
+        _write.Blocking = false;
+        Fd = _read.Handle;
+    }
+
+    internal nint Fd { get; }
+
+    internal Socket Socket => _read;
+
+    /// <summary>Any thread: make the next (or current) wait return.</summary>
+    internal void Wake()
+    {
+        if (Interlocked.Exchange(ref _signalled, 1) == 0)
+        {
+            _write.Send([1], SocketFlags.None, out _);
+        }
+    }
+
+    /// <summary>Loop thread: consume the wake-up bytes.</summary>
+    internal void Drain()
+    {
+        Volatile.Write(ref _signalled, 0);
+        while (_read.Receive(_drain, SocketFlags.None, out SocketError error) > 0 && error == SocketError.Success)
+        {
+        }
+    }
+
+    public void Dispose()
+    {
+        _read.Dispose();
+        _write.Dispose();
+    }
+
+    private static unsafe (Socket Read, Socket Write) CreatePair()
+    {
+        if (!OperatingSystem.IsWindows())
+        {
+            int* sv = stackalloc int[2];
+            if (Libc.SocketPair(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, 0, sv) == 0)
+            {
+                return (new Socket(new SafeSocketHandle(sv[0], ownsHandle: true)), new Socket(new SafeSocketHandle(sv[1], ownsHandle: true)));
+            }
+
+            _ = Marshal.GetLastPInvokeError();
+        }
+
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        var write = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        write.Connect(listener.LocalEndPoint!);
+        return (listener.Accept(), write);
+    }
+}
