@@ -1,0 +1,43 @@
+using System.CommandLine;
+using System.Net;
+using System.Runtime.InteropServices;
+using Asyncore;
+using Asyncore.Samples.Smtp;
+
+var host = new Option<string>("--host") { Description = "Address to listen on", DefaultValueFactory = _ => "127.0.0.1" };
+var port = new Option<int>("--port") { Description = "Port to listen on", DefaultValueFactory = _ => 8025 };
+var maildir = new Option<string>("--maildir") { Description = "Folder that receives one .eml file per message", DefaultValueFactory = _ => "mail" };
+var maxSize = new Option<int>("--max-size") { Description = "Largest message in bytes (SIZE; 552 above it)", DefaultValueFactory = _ => SmtpServer.DefaultDataSizeLimit };
+var command = new RootCommand("An SMTP server on Asyncore.AsyncChat in the manner of CPython's smtpd; writes each message to --maildir")
+{
+    host, port, maildir, maxSize,
+};
+command.SetAction(result =>
+{
+    string folder = Path.GetFullPath(result.GetValue(maildir)!);
+    Directory.CreateDirectory(folder);
+    int counter = 0;
+    var server = new SmtpServer(
+        new IPEndPoint(IPAddress.Parse(result.GetValue(host)!), result.GetValue(port)),
+        message =>
+        {
+            string name = $"{DateTime.UtcNow:yyyyMMddTHHmmssfff}-{Environment.ProcessId}-{++counter}";
+            File.WriteAllBytes(Path.Combine(folder, name + ".eml"), message.Data);
+            File.WriteAllLines(Path.Combine(folder, name + ".envelope"), [$"MAIL FROM: {message.MailFrom}", .. message.RcptTos.Select(r => $"RCPT TO: {r}")]);
+            Console.WriteLine($"{message.Peer}: {message.MailFrom} -> {string.Join(", ", message.RcptTos)}, {message.Data.Length} bytes -> {name}.eml");
+            return null;
+        },
+        result.GetValue(maxSize));
+    Console.WriteLine($"SMTP on {server.Address}, delivering to {folder}; Ctrl+C stops");
+    bool stop = false;
+    using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => { ctx.Cancel = true; Volatile.Write(ref stop, true); });
+    using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; Volatile.Write(ref stop, true); });
+    while (!Volatile.Read(ref stop))
+    {
+        EventLoop.Loop(PollerKind.Default, timeout: 0.2, count: 1);
+    }
+
+    EventLoop.CloseAll(ignoreAll: true);
+    return 0;
+});
+return command.Parse(args).Invoke();
