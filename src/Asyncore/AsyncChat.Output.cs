@@ -45,6 +45,7 @@ public abstract partial class AsyncChat
             }
 
             EnqueueStaged(data);
+            AfterOutputChange();
             return;
         }
 
@@ -106,7 +107,7 @@ public abstract partial class AsyncChat
             if (first.IsClose)
             {
                 _fifo.DequeueFront();
-                HandleClose();
+                NotifyClose();
                 return;
             }
 
@@ -135,20 +136,14 @@ public abstract partial class AsyncChat
             int sent = SendGuarded(data.Span[..Math.Min(data.Length, _outBufferSize)]);
             if (sent > 0 && _fifo.Count > 0)
             {
-                ref ProducerFifo.Entry head = ref _fifo.First;
-                if (sent < head.Data.Length)
-                {
-                    head.Data = head.Data[sent..];
-                }
-                else
-                {
-                    _fifo.DequeueFront();
-                }
+                _fifo.ConsumeFront(sent);
             }
 
             // One send per call, as CPython does.
-            return;
+            break;
         }
+
+        AfterOutputChange();
     }
 
     /// <summary>Send, with CPython's initiate_send error rule: an OSError goes to HandleError.</summary>
@@ -167,7 +162,11 @@ public abstract partial class AsyncChat
         }
     }
 
-    private void EnqueueData(ReadOnlyMemory<byte> data) => _fifo.Enqueue(new ProducerFifo.Entry { Data = data });
+    private void EnqueueData(ReadOnlyMemory<byte> data)
+    {
+        _fifo.Enqueue(new ProducerFifo.Entry { Data = data });
+        AfterOutputChange();
+    }
 
     /// <summary>Copies <paramref name="data"/> into the staging buffer once and queues it in pieces of AcOutBufferSize.</summary>
     private void EnqueueStaged(ReadOnlySpan<byte> data)

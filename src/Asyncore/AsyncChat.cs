@@ -87,10 +87,24 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
     /// <remarks>Python: async_chat.found_terminator()</remarks>
     protected abstract void FoundTerminator();
 
-    void IFramerTarget.CollectIncomingData(ReadOnlySpan<byte> data) => CollectIncomingData(data);
+    void IFramerTarget.CollectIncomingData(ReadOnlySpan<byte> data)
+    {
+        if (!_inputLimits)
+        {
+            CollectIncomingData(data);
+            return;
+        }
+
+        CollectLimited(data);
+    }
 
     void IFramerTarget.FoundTerminator()
     {
+        if (_inputLimits && !MessageEnded())
+        {
+            return;
+        }
+
         AsyncoreMetrics.Messages.Add(1);
         FoundTerminator();
     }
@@ -242,10 +256,14 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
     /// <remarks>Python: async_chat.handle_close()</remarks>
     protected internal override void HandleClose() => Close();
 
-    /// <summary>Always true: the terminator decides what happens to input, not readiness.</summary>
-    /// <returns>True.</returns>
+    /// <summary>
+    /// True, as in CPython, unless the channel stopped reading: output over
+    /// <see cref="HighWaterMark"/>, a message over <see cref="MaxMessageSize"/> with the Close
+    /// policy, or the peer's end of stream while output is still being sent.
+    /// </summary>
+    /// <returns>Whether to watch for reading.</returns>
     /// <remarks>Python: async_chat.readable()</remarks>
-    public override bool Readable() => true;
+    public override bool Readable() => !_readingPaused && !_overflowClosing && !_eofPending;
 
     /// <summary>True while output is queued or the channel is not yet connected.</summary>
     /// <returns>Whether to watch for writing.</returns>
@@ -269,5 +287,6 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
     {
         _framer.Discard();
         _fifo.Clear();
+        AfterOutputChange();
     }
 }

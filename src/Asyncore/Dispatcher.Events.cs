@@ -116,7 +116,7 @@ public partial class Dispatcher
     {
         if (PendingError() != 0)
         {
-            HandleClose();
+            NotifyClose();
         }
         else
         {
@@ -151,7 +151,7 @@ public partial class Dispatcher
             LogInfo($"uncaptured exception, closing channel {self} ({exception.GetType()}:{exception.Message} {exception.StackTrace})", "error");
         }
 
-        HandleClose();
+        NotifyClose();
     }
 
     /// <summary>Priority (out-of-band) data arrived. By default logs a warning.</summary>

@@ -159,6 +159,7 @@ public partial class Dispatcher : IDisposable
         ArgumentNullException.ThrowIfNull(socket);
         Socket = socket;
         _fileno = socket.Handle;
+        ArmForNewSocket();
         AddChannel(map);
     }
 
@@ -169,6 +170,7 @@ public partial class Dispatcher : IDisposable
     internal void SetDescriptor(nint fd, SocketMap? map = null)
     {
         _fileno = fd;
+        ArmForNewSocket();
         AddChannel(map);
     }
 
@@ -319,6 +321,7 @@ public partial class Dispatcher : IDisposable
         if (error == SocketError.Success)
         {
             AsyncoreMetrics.Sent.Add(sent);
+            Touch();
             return sent;
         }
 
@@ -329,7 +332,7 @@ public partial class Dispatcher : IDisposable
 
         if (Errors.IsDisconnect(error))
         {
-            HandleClose();
+            NotifyClose();
             return 0;
         }
 
@@ -365,11 +368,15 @@ public partial class Dispatcher : IDisposable
         {
             if (received == 0)
             {
-                HandleClose();
+                if (!DeferCloseOnEof())
+                {
+                    NotifyClose();
+                }
             }
             else
             {
                 AsyncoreMetrics.Received.Add(received);
+                Touch();
             }
 
             return received;
@@ -382,12 +389,18 @@ public partial class Dispatcher : IDisposable
 
         if (Errors.IsDisconnect(error))
         {
-            HandleClose();
+            NotifyClose();
             return 0;
         }
 
         throw new SocketException((int)error);
     }
+
+    /// <summary>
+    /// The peer closed its side (end of stream). True means the channel handles it later (an
+    /// <see cref="AsyncChat"/> with output still queued sends it first), so HandleClose is not called now.
+    /// </summary>
+    private protected virtual bool DeferCloseOnEof() => false;
 
     /// <summary>What <see cref="Recv(Span{byte})"/> returns when the socket has nothing to read yet.</summary>
     public const int WouldBlock = -1;
@@ -412,6 +425,8 @@ public partial class Dispatcher : IDisposable
         Connecting = false;
         PolledPass = -1;
         CloseCount++;
+        _idleTimer?.Cancel();
+        _idleQueued = false;
         DelChannel();
         CloseHandle();
     }

@@ -223,7 +223,7 @@ public static class EventLoop
 
         // asyncore.poll sleeps when nobody is interested (select() rejects three empty lists);
         // here that sleep is a wait on the wake-up socket, so a Post from another thread ends it.
-        int timeoutMs = timeout < 0 ? -1 : (int)Math.Min(int.MaxValue, timeout * 1000);
+        int timeoutMs = map.TimeoutUntilNextTimer(timeout < 0 ? -1 : (int)Math.Min(int.MaxValue, timeout * 1000));
         Span<PollEvent> events = map.EventBuffer(map.Count + interested + 1);
         int n = poller.Wait(timeoutMs, events);
         events = events[..n];
@@ -253,6 +253,8 @@ public static class EventLoop
                 }
             }
         }
+
+        map.RunTimers();
     }
 
     private static void DispatchSelect(SocketMap map, ReadOnlySpan<PollEvent> events, long pass, PollFlags which)

@@ -48,11 +48,12 @@ public class FileDispatcher : Dispatcher
         int n = file.Recv(buffer);
         if (n == 0)
         {
-            HandleClose();
+            NotifyClose();
         }
         else if (n > 0)
         {
             AsyncoreMetrics.Received.Add(n);
+            Touch();
         }
 
         return n;
@@ -67,6 +68,11 @@ public class FileDispatcher : Dispatcher
         FileWrapper file = File ?? throw Errors.NoSocket();
         int n = file.Send(data);
         AsyncoreMetrics.Sent.Add(n);
+        if (n > 0)
+        {
+            Touch();
+        }
+
         return n;
     }
 

@@ -16,7 +16,7 @@ namespace Asyncore;
 /// Python: asyncore.socket_map (a dict). Like everything in the library, a map is used from one
 /// thread at a time: the thread that runs its loop.
 /// </remarks>
-public sealed class SocketMap : IEnumerable<KeyValuePair<nint, Dispatcher>>, IDisposable
+public sealed partial class SocketMap : IEnumerable<KeyValuePair<nint, Dispatcher>>, IDisposable
 {
     private readonly Dictionary<nint, Dispatcher> _channels = new();
     private readonly IPoller?[] _pollers = new IPoller?[4];

@@ -29,23 +29,29 @@ internal sealed class ProducerFifo
     /// <summary>The entry at the head (valid only while <see cref="Count"/> &gt; 0 and until the next change).</summary>
     internal ref Entry First => ref _items[_head];
 
-    /// <summary>The bytes queued as data entries (producers not counted).</summary>
-    internal long QueuedBytes
-    {
-        get
-        {
-            long total = 0;
-            for (int i = 0; i < _count; i++)
-            {
-                total += _items[(_head + i) & (_items.Length - 1)].Data.Length;
-            }
+    private long _queuedBytes;
 
-            return total;
+    /// <summary>The bytes queued as data entries (producers not counted), kept as a running total.</summary>
+    internal long QueuedBytes => _queuedBytes;
+
+    /// <summary>Removes <paramref name="count"/> sent bytes from the head data entry.</summary>
+    internal void ConsumeFront(int count)
+    {
+        ref Entry head = ref _items[_head];
+        if (count < head.Data.Length)
+        {
+            head.Data = head.Data[count..];
+            _queuedBytes -= count;
+        }
+        else
+        {
+            DequeueFront();
         }
     }
 
     internal void Enqueue(in Entry entry)
     {
+        _queuedBytes += entry.Data.Length;
         Grow();
         _items[(_head + _count) & (_items.Length - 1)] = entry;
         _count++;
@@ -53,6 +59,7 @@ internal sealed class ProducerFifo
 
     internal void EnqueueFront(in Entry entry)
     {
+        _queuedBytes += entry.Data.Length;
         Grow();
         _head = (_head - 1) & (_items.Length - 1);
         _items[_head] = entry;
@@ -61,6 +68,7 @@ internal sealed class ProducerFifo
 
     internal void DequeueFront()
     {
+        _queuedBytes -= _items[_head].Data.Length;
         _items[_head] = default;
         _head = (_head + 1) & (_items.Length - 1);
         _count--;
@@ -75,6 +83,7 @@ internal sealed class ProducerFifo
         Array.Clear(_items);
         _head = 0;
         _count = 0;
+        _queuedBytes = 0;
         ResetStage();
     }
 

@@ -87,7 +87,7 @@ internal static class EventDispatch
 
             if ((flags & (PollFlags.Hup | PollFlags.Err | PollFlags.Nval)) != 0 && obj.CloseCount == closes)
             {
-                obj.HandleClose();
+                obj.NotifyClose();
             }
         }
         catch (ExitNowException)
@@ -126,7 +126,7 @@ internal static class EventDispatch
     {
         try
         {
-            obj.HandleClose();
+            obj.NotifyClose();
         }
         catch (ExitNowException)
         {
