@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Net.Sockets;
 
 namespace Asyncore;
 
@@ -36,6 +37,58 @@ public abstract partial class AsyncChat
     private LoopTimer? _softTimer;
     private bool _softTimerQueued;
     private bool _eofPending;
+    private bool _lingering;
+    private LoopTimer? _lingerTimer;
+
+    /// <summary>How long a closing channel keeps draining unread input after sending its last byte (default 2 s).</summary>
+    public TimeSpan LingerTime { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// The close marker was reached. Closing a TCP socket with unread input makes the kernel send a
+    /// reset, and a reset makes the peer drop what it has not read yet, our last answer included.
+    /// So when input is waiting, shut down our side instead (the peer sees the end of our data), read
+    /// and drop input until its end of stream or <see cref="LingerTime"/>, then close.
+    /// </summary>
+    /// <returns>Whether the close was deferred.</returns>
+    private bool BeginLingeringClose()
+    {
+        if (Socket is not { } socket || LingerTime <= TimeSpan.Zero)
+        {
+            return false;
+        }
+
+        try
+        {
+            if (socket.Available == 0)
+            {
+                return false;
+            }
+
+            socket.Shutdown(SocketShutdown.Send);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            return false;
+        }
+
+        _lingering = true;
+        _lingerTimer ??= new LoopTimer(() =>
+        {
+            if (Fileno >= 0)
+            {
+                Guard(NotifyClose);
+            }
+        });
+        _lingerTimer.Reset();
+        Map.Schedule(_lingerTimer, Stopwatch.GetTimestamp() + Ticks(LingerTime));
+        return true;
+    }
+
+    private void DrainWhileLingering()
+    {
+        Span<byte> scratch = stackalloc byte[4096];
+        _ = Recv(scratch); // dropped; at the peer's end of stream Recv calls HandleClose
+    }
 
     /// <summary>
     /// The most bytes one message may have (counted since the last terminator); null (the default)

@@ -107,7 +107,11 @@ public abstract partial class AsyncChat
             if (first.IsClose)
             {
                 _fifo.DequeueFront();
-                NotifyClose();
+                if (!BeginLingeringClose())
+                {
+                    NotifyClose();
+                }
+
                 return;
             }
 

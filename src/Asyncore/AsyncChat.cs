@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
+using System.Diagnostics;
 using System.Text;
 using Asyncore.Framing;
 using Asyncore.Output;
@@ -203,6 +204,12 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
     /// <remarks>Python: async_chat.handle_read()</remarks>
     protected override void HandleRead()
     {
+        if (_lingering)
+        {
+            DrainWhileLingering();
+            return;
+        }
+
         Span<byte> room = _framer.PrepareRead(_inBufferSize);
         int n;
         try
@@ -263,7 +270,7 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
     /// </summary>
     /// <returns>Whether to watch for reading.</returns>
     /// <remarks>Python: async_chat.readable()</remarks>
-    public override bool Readable() => !_readingPaused && !_overflowClosing && !_eofPending;
+    public override bool Readable() => _lingering || (!_readingPaused && !_overflowClosing && !_eofPending);
 
     /// <summary>True while output is queued or the channel is not yet connected.</summary>
     /// <returns>Whether to watch for writing.</returns>
@@ -274,6 +281,8 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
     /// <remarks>Python: dispatcher.close()</remarks>
     public override void Close()
     {
+        _lingerTimer?.Cancel();
+        _lingering = false;
         base.Close();
         if (!_reading)
         {
