@@ -58,6 +58,9 @@ public sealed class HttpRequestHandler : AsyncChat
         _addr = addr;
         _options = options;
         SetTerminator(HeaderEnd);
+        IdleTimeout = options.IdleTimeout;
+        MessageTimeout = options.RequestTimeout;
+        OutputHardLimit = options.OutputLimit;
     }
 
     /// <summary>The fields of the last urlencoded POST body, decoded, in order (the example's cgi_data).</summary>
@@ -555,6 +558,12 @@ public sealed class HttpRequestHandler : AsyncChat
     }
 
     private static string UrlDecode(string s) => WebUtility.UrlDecode(s);
+
+    /// <summary>Idle keep-alive connections close quietly.</summary>
+    protected override void HandleIdle() => Close();
+
+    /// <summary>A request that started but did not arrive in time (a slowloris) is closed quietly.</summary>
+    protected override void HandleMessageTimeout() => Close();
 
     public override void Close()
     {

@@ -12,6 +12,15 @@ public sealed record HttpServerOptions
     /// <summary>The largest request head, request line and headers (431 above it).</summary>
     public int MaxHeaderBytes { get; init; } = 8 * 1024;
 
+    /// <summary>A connection with no bytes in or out for this long is closed (keep-alive idle time).</summary>
+    public TimeSpan? IdleTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>A request head (or body) that has started must arrive within this time, or the connection is closed.</summary>
+    public TimeSpan? RequestTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>A client that leaves more than this many bytes of answers unread is closed.</summary>
+    public long OutputLimit { get; init; } = 64L * 1024 * 1024;
+
     /// <summary>No access log.</summary>
     public bool Quiet { get; init; }
 

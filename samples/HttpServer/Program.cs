@@ -9,9 +9,11 @@ var port = new Option<int>("--port") { Description = "Port to listen on (0: any 
 var root = new Option<string?>("--root") { Description = "Serve files under this folder (default: a built-in page)" };
 var maxBody = new Option<long>("--max-body") { Description = "Largest POST body in bytes (413 above it)", DefaultValueFactory = _ => 1024 * 1024 };
 var quiet = new Option<bool>("--quiet") { Description = "No access log" };
+var idle = new Option<double>("--idle-timeout") { Description = "Seconds a connection may stay silent (0: forever)", DefaultValueFactory = _ => 60 };
+var requestTimeout = new Option<double>("--request-timeout") { Description = "Seconds a started request may take to arrive (0: forever)", DefaultValueFactory = _ => 10 };
 var command = new RootCommand("The asynchat documentation's http_request_handler, as a small HTTP/1.1 server")
 {
-    host, port, root, maxBody, quiet,
+    host, port, root, maxBody, quiet, idle, requestTimeout,
 };
 command.SetAction(result =>
 {
@@ -22,7 +24,15 @@ command.SetAction(result =>
         return 2;
     }
 
-    var options = new HttpServerOptions { Root = docRoot, MaxBody = result.GetValue(maxBody), Quiet = result.GetValue(quiet) };
+    static TimeSpan? Seconds(double s) => s > 0 ? TimeSpan.FromSeconds(s) : null;
+    var options = new HttpServerOptions
+    {
+        Root = docRoot,
+        MaxBody = result.GetValue(maxBody),
+        Quiet = result.GetValue(quiet),
+        IdleTimeout = Seconds(result.GetValue(idle)),
+        RequestTimeout = Seconds(result.GetValue(requestTimeout)),
+    };
     var server = new HttpServer(new IPEndPoint(IPAddress.Parse(result.GetValue(host)!), result.GetValue(port)), options);
     string shown = server.Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6
         ? $"[{server.Address.Address}]:{server.Address.Port}"

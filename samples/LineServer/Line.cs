@@ -31,7 +31,20 @@ public sealed class LineHandler : AsyncChat
     private static readonly byte[] CrLf = "\r\n"u8.ToArray();
     private readonly List<byte> _line = new();
 
-    public LineHandler(Socket socket, SocketMap map) : base(socket, map) => SetTerminator(CrLf);
+    public LineHandler(Socket socket, SocketMap map) : base(socket, map)
+    {
+        SetTerminator(CrLf);
+        MaxMessageSize = 64 * 1024;
+        OverflowPolicy = OverflowPolicy.Discard;
+        OutputHardLimit = 16L * 1024 * 1024; // a client that never reads its answers is dropped
+    }
+
+    /// <summary>A line over 64 KiB: answered, and the next line is read as usual.</summary>
+    protected override void HandleOverflow(long droppedBytes)
+    {
+        _line.Clear();
+        Push("ERR line too long\r\n"u8);
+    }
 
     protected override void CollectIncomingData(ReadOnlySpan<byte> data) => _line.AddRange(data);
 

@@ -240,7 +240,7 @@ public class DescriptorTests
         GC.Collect();
         GC.WaitForPendingFinalizers();
         GC.Collect();
-        int before = Native.OpenDescriptors();
+        int before = Native.OpenNetworkDescriptors();
         using (var map = new SocketMap())
         {
             var acceptor = new Acceptor(map, (s, m) => new RecordingChat(s, m) { IdleTimeout = TimeSpan.FromMilliseconds(200) });
@@ -279,6 +279,6 @@ public class DescriptorTests
 
         GC.Collect();
         GC.WaitForPendingFinalizers();
-        Assert.Equal(before, Native.OpenDescriptors());
+        Assert.Equal(before, Native.OpenNetworkDescriptors());
     }
 }

@@ -33,4 +33,24 @@ internal static partial class Native
 
     /// <summary>Open descriptors of this process (entries of /proc/self/fd).</summary>
     internal static int OpenDescriptors() => Directory.GetFiles("/proc/self/fd").Length;
+
+    /// <summary>Open sockets, pipes and epoll/event descriptors: what a network library can leak (not the files the runtime maps in).</summary>
+    internal static int OpenNetworkDescriptors() =>
+        Descriptors().Values.Count(t => t.StartsWith("socket:", StringComparison.Ordinal) || t.StartsWith("pipe:", StringComparison.Ordinal) || t.StartsWith("anon_inode:", StringComparison.Ordinal));
+
+    /// <summary>What each open descriptor is (socket:[inode], pipe:[...], anon_inode:[eventpoll], a path).</summary>
+    internal static Dictionary<string, string> Descriptors() =>
+        Directory.GetFiles("/proc/self/fd").ToDictionary(
+            f => Path.GetFileName(f),
+            f =>
+            {
+                try
+                {
+                    return new FileInfo(f).LinkTarget ?? "?";
+                }
+                catch (IOException)
+                {
+                    return "?";
+                }
+            });
 }
