@@ -72,6 +72,7 @@ public abstract partial class AsyncChat
         }
 
         _lingering = true;
+        MarkInterestDirty();
         _lingerTimer ??= new LoopTimer(() =>
         {
             if (Fileno >= 0)
@@ -228,6 +229,7 @@ public abstract partial class AsyncChat
         {
             // Half-close: the peer has sent its last byte but may still read ours: send what is queued, then close.
             _eofPending = true;
+            MarkInterestDirty();
             return true;
         }
 
@@ -331,6 +333,7 @@ public abstract partial class AsyncChat
     /// <summary>Backpressure, the slow-consumer limits, and the end of a half-closed channel, after any change to the queue.</summary>
     private void AfterOutputChange()
     {
+        MarkInterestDirty();
         if (_eofPending && _fifo.Count == 0 && Fileno >= 0)
         {
             NotifyClose();

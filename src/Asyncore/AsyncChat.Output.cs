@@ -86,12 +86,17 @@ public abstract partial class AsyncChat
     {
         ArgumentNullException.ThrowIfNull(producer);
         _fifo.Enqueue(new ProducerFifo.Entry { Producer = producer });
+        MarkInterestDirty();
         InitiateSend();
     }
 
     /// <summary>Closes the channel once everything queued before this call has been sent.</summary>
     /// <remarks>Python: async_chat.close_when_done() (pushes None on the producer queue)</remarks>
-    public void CloseWhenDone() => _fifo.Enqueue(new ProducerFifo.Entry { IsClose = true });
+    public void CloseWhenDone()
+    {
+        _fifo.Enqueue(new ProducerFifo.Entry { IsClose = true });
+        MarkInterestDirty();
+    }
 
     /// <summary>
     /// Sends once from the head of the queue: at most <see cref="AcOutBufferSize"/> bytes. Exhausted

@@ -82,11 +82,60 @@ public partial class Dispatcher : IDisposable
 
     /// <summary>Whether the socket is connected to a peer.</summary>
     /// <remarks>Python: dispatcher.connected</remarks>
-    public bool Connected { get; protected set; }
+    public bool Connected
+    {
+        get => _connected;
+        protected set
+        {
+            _connected = value;
+            MarkInterestDirty();
+        }
+    }
 
     /// <summary>Whether the socket is listening (<see cref="Listen"/> was called).</summary>
     /// <remarks>Python: dispatcher.accepting</remarks>
-    public bool Accepting { get; protected set; }
+    public bool Accepting
+    {
+        get => _accepting;
+        protected set
+        {
+            _accepting = value;
+            MarkInterestDirty();
+        }
+    }
+
+    private bool _connected;
+    private bool _accepting;
+    private bool _interestDirty;
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<Type, bool> s_stable = new();
+
+    /// <summary>The map the channel is registered in now (it may differ from <see cref="Map"/>).</summary>
+    internal SocketMap? RegisteredMap;
+
+    /// <summary>
+    /// Whether Readable() and Writable() are the library's own (not overridden), so their answers
+    /// change only through library code, which calls <see cref="MarkInterestDirty"/>; the epoll
+    /// backend then re-asks only channels marked dirty, instead of every channel on every pass.
+    /// </summary>
+    internal bool StablePredicates => s_stable.GetOrAdd(GetType(), static (_, self) =>
+        // A delegate to a virtual method binds the most-derived override.
+        IsLibraryType(new Func<bool>(self.Readable).Method.DeclaringType) &&
+        IsLibraryType(new Func<bool>(self.Writable).Method.DeclaringType), this);
+
+    private static bool IsLibraryType(Type? t) => t == typeof(Dispatcher) || t == typeof(AsyncChat);
+
+    /// <summary>Something the predicates depend on changed: the epoll backend asks this channel again on the next pass.</summary>
+    internal void MarkInterestDirty()
+    {
+        if (!_interestDirty && RegisteredMap is { } map)
+        {
+            _interestDirty = true;
+            map.AddDirty(this);
+        }
+    }
+
+    /// <summary>Taken off the dirty list by a pass.</summary>
+    internal void ClearInterestDirty() => _interestDirty = false;
 
     /// <summary>Whether a non-blocking <see cref="Connect"/> is under way.</summary>
     /// <remarks>Python: dispatcher.connecting</remarks>
@@ -250,6 +299,7 @@ public partial class Dispatcher : IDisposable
         Socket socket = Socket ?? throw Errors.NoSocket();
         Connected = false;
         Connecting = true;
+        MarkInterestDirty();
         SocketError error = SocketError.Success;
         try
         {

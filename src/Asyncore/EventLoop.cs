@@ -162,61 +162,53 @@ public static class EventLoop
         }
 
         bool selectFlavour = kind == PollerKind.Select;
+        bool lazy = kind == PollerKind.Epoll;
         IPoller poller = map.Poller(kind);
         long pass = Interlocked.Increment(ref s_pass);
-        ReadOnlySpan<Dispatcher> channels = map.Snapshot();
-        int count = channels.Length;
         int interested = 0;
-        try
+        if (lazy)
         {
-            foreach (Dispatcher obj in channels)
+            // epoll keeps its kernel set between passes: ask the channels whose predicates are
+            // their own every pass, and the library-predicate channels only when marked dirty.
+            ReadOnlySpan<Dispatcher> always = map.AskEveryPass();
+            try
             {
-                if (obj.Fileno < 0)
+                foreach (Dispatcher obj in always)
                 {
-                    continue; // closed by an earlier channel's predicate in this pass
-                }
-
-                bool r = EventDispatch.Ask(obj, writable: false);
-                bool rawW = EventDispatch.Ask(obj, writable: true);
-                if (obj.Fileno < 0)
-                {
-                    continue;
-                }
-
-                bool w = rawW && !obj.Accepting;
-                PollFlags flags;
-                if (selectFlavour)
-                {
-                    // asyncore.poll: r, w (never for a listener), and e for anyone readable or writable.
-                    flags = (r ? PollFlags.In : 0) | (w ? PollFlags.Out : 0) | (r || rawW ? PollFlags.Pri : 0);
-                }
-                else
-                {
-                    // asyncore.poll2: POLLIN|POLLPRI when readable, POLLOUT when writable and not listening.
-                    flags = (r ? PollFlags.In | PollFlags.Pri : 0) | (w ? PollFlags.Out : 0);
-                }
-
-                obj.PolledPass = flags == PollFlags.None ? 0 : pass;
-                try
-                {
-                    poller.SetInterest(new PollTarget(obj.Fileno, obj.Socket, obj.PollOwner), flags);
-                }
-                catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ObjectDisposedException)
-                {
-                    // The backend refused this descriptor: that channel's fault, not the loop's.
-                    obj.PolledPass = 0;
-                    EventDispatch.Fail(obj, e);
-                    continue;
-                }
-                if (flags != PollFlags.None)
-                {
-                    interested++;
+                    interested += Evaluate(obj, poller, selectFlavour: false, pass) ? 1 : 0;
                 }
             }
+            finally
+            {
+                map.ClearAskSnapshot(always.Length);
+            }
+
+            List<Dispatcher> dirty = map.TakeDirty();
+            foreach (Dispatcher obj in dirty)
+            {
+                obj.ClearInterestDirty();
+                if (ReferenceEquals(obj.RegisteredMap, map))
+                {
+                    interested += Evaluate(obj, poller, selectFlavour: false, pass) ? 1 : 0;
+                }
+            }
+
+            dirty.Clear();
         }
-        finally
+        else
         {
-            map.ClearSnapshot(count);
+            ReadOnlySpan<Dispatcher> channels = map.Snapshot();
+            try
+            {
+                foreach (Dispatcher obj in channels)
+                {
+                    interested += Evaluate(obj, poller, selectFlavour, pass) ? 1 : 0;
+                }
+            }
+            finally
+            {
+                map.ClearSnapshot(channels.Length);
+            }
         }
 
         poller.SetInterest(new PollTarget(waker.Fd, waker.Socket, waker), PollFlags.In);
@@ -224,7 +216,7 @@ public static class EventLoop
         // asyncore.poll sleeps when nobody is interested (select() rejects three empty lists);
         // here that sleep is a wait on the wake-up socket, so a Post from another thread ends it.
         int timeoutMs = map.TimeoutUntilNextTimer(timeout < 0 ? -1 : (int)Math.Min(int.MaxValue, timeout * 1000));
-        Span<PollEvent> events = map.EventBuffer(map.Count + interested + 1);
+        Span<PollEvent> events = map.EventBuffer(map.Count + 1);
         int n = poller.Wait(timeoutMs, events);
         events = events[..n];
         foreach (PollEvent ev in events)
@@ -247,7 +239,7 @@ public static class EventLoop
         {
             foreach (PollEvent ev in events)
             {
-                if (Lookup(map, ev.Fd, pass) is { } obj)
+                if ((lazy ? LookupRegistered(map, ev.Fd) : Lookup(map, ev.Fd, pass)) is { } obj)
                 {
                     EventDispatch.ReadWrite(obj, ev.Flags);
                 }
@@ -255,6 +247,44 @@ public static class EventLoop
         }
 
         map.RunTimers();
+    }
+
+    /// <summary>Asks one channel's predicates and hands the answer to the backend.</summary>
+    /// <returns>Whether the channel is watched for anything.</returns>
+    private static bool Evaluate(Dispatcher obj, IPoller poller, bool selectFlavour, long pass)
+    {
+        if (obj.Fileno < 0)
+        {
+            return false; // closed by an earlier channel's callback in this pass
+        }
+
+        bool r = EventDispatch.Ask(obj, writable: false);
+        bool rawW = EventDispatch.Ask(obj, writable: true);
+        if (obj.Fileno < 0)
+        {
+            return false;
+        }
+
+        bool w = rawW && !obj.Accepting;
+        PollFlags flags = selectFlavour
+            // asyncore.poll: r, w (never for a listener), and e for anyone readable or writable.
+            ? (r ? PollFlags.In : 0) | (w ? PollFlags.Out : 0) | (r || rawW ? PollFlags.Pri : 0)
+            // asyncore.poll2: POLLIN|POLLPRI when readable, POLLOUT when writable and not listening.
+            : (r ? PollFlags.In | PollFlags.Pri : 0) | (w ? PollFlags.Out : 0);
+        obj.PolledPass = flags == PollFlags.None ? 0 : pass;
+        try
+        {
+            poller.SetInterest(new PollTarget(obj.Fileno, obj.Socket, obj.PollOwner), flags);
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ObjectDisposedException)
+        {
+            // The backend refused this descriptor: that channel's fault, not the loop's.
+            obj.PolledPass = 0;
+            EventDispatch.Fail(obj, e);
+            return false;
+        }
+
+        return flags != PollFlags.None;
     }
 
     private static void DispatchSelect(SocketMap map, ReadOnlySpan<PollEvent> events, long pass, PollFlags which)
@@ -288,4 +318,12 @@ public static class EventLoop
     /// </summary>
     private static Dispatcher? Lookup(SocketMap map, nint fd, long pass) =>
         map.TryGetValue(fd, out Dispatcher? obj) && obj.PolledPass == pass ? obj : null;
+
+    /// <summary>
+    /// The epoll form of <see cref="Lookup"/>: the channel under <paramref name="fd"/> if its
+    /// registration stands (PolledPass &gt; 0: watched, not closed). A channel made during this
+    /// pass's callbacks, even one that reused a closed channel's number, is not registered yet.
+    /// </summary>
+    private static Dispatcher? LookupRegistered(SocketMap map, nint fd) =>
+        map.TryGetValue(fd, out Dispatcher? obj) && obj.PolledPass > 0 ? obj : null;
 }

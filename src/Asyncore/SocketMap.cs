@@ -23,6 +23,10 @@ public sealed partial class SocketMap : IEnumerable<KeyValuePair<nint, Dispatche
     private Dispatcher[] _snapshot = new Dispatcher[16];
     private PollEvent[] _events = new PollEvent[16];
     private readonly ConcurrentQueue<Action> _posted = new();
+    private readonly HashSet<Dispatcher> _askEveryPass = new();
+    private Dispatcher[] _askSnapshot = new Dispatcher[16];
+    private List<Dispatcher> _dirty = new();
+    private List<Dispatcher> _dirtySpare = new();
     private Waker? _waker;
 
     /// <summary>The process-wide map that channels join when they are given none.</summary>
@@ -94,6 +98,16 @@ public sealed partial class SocketMap : IEnumerable<KeyValuePair<nint, Dispatche
         }
 
         _channels[fd] = channel;
+        channel.RegisteredMap = this;
+        if (channel.StablePredicates)
+        {
+            channel.ClearInterestDirty();
+            channel.MarkInterestDirty();
+        }
+        else
+        {
+            _askEveryPass.Add(channel);
+        }
     }
 
     /// <summary>Removes the channel registered under a descriptor.</summary>
@@ -102,9 +116,15 @@ public sealed partial class SocketMap : IEnumerable<KeyValuePair<nint, Dispatche
     /// <remarks>Python: del socket_map[fd]</remarks>
     public bool Remove(nint fd)
     {
-        if (!_channels.Remove(fd))
+        if (!_channels.Remove(fd, out Dispatcher? gone))
         {
             return false;
+        }
+
+        _askEveryPass.Remove(gone);
+        if (ReferenceEquals(gone.RegisteredMap, this))
+        {
+            gone.RegisteredMap = null;
         }
 
         AsyncoreMetrics.Open.Add(-1);
@@ -122,7 +142,17 @@ public sealed partial class SocketMap : IEnumerable<KeyValuePair<nint, Dispatche
         }
 
         AsyncoreMetrics.Open.Add(-_channels.Count);
+        foreach (Dispatcher d in _channels.Values)
+        {
+            if (ReferenceEquals(d.RegisteredMap, this))
+            {
+                d.RegisteredMap = null;
+            }
+        }
+
         _channels.Clear();
+        _askEveryPass.Clear();
+        _dirty.Clear();
     }
 
     /// <inheritdoc />
@@ -219,8 +249,44 @@ public sealed partial class SocketMap : IEnumerable<KeyValuePair<nint, Dispatche
     internal IPoller Poller(PollerKind resolved)
     {
         ref IPoller? slot = ref _pollers[(int)resolved];
-        return slot ??= PollerFactory.Create(resolved);
+        if (slot is null)
+        {
+            slot = PollerFactory.Create(resolved);
+            foreach (Dispatcher d in _channels.Values)
+            {
+                // A new kernel set knows nobody yet.
+                d.ClearInterestDirty();
+                d.MarkInterestDirty();
+            }
+        }
+
+        return slot;
     }
+
+    internal void AddDirty(Dispatcher channel) => _dirty.Add(channel);
+
+    /// <summary>The channels marked dirty since the last call (the list is swapped, not copied).</summary>
+    internal List<Dispatcher> TakeDirty()
+    {
+        (_dirty, _dirtySpare) = (_dirtySpare, _dirty);
+        _dirty.Clear();
+        return _dirtySpare;
+    }
+
+    /// <summary>The channels whose own predicates must be asked on every pass, in a reused array.</summary>
+    internal ReadOnlySpan<Dispatcher> AskEveryPass()
+    {
+        int n = _askEveryPass.Count;
+        if (_askSnapshot.Length < n)
+        {
+            _askSnapshot = new Dispatcher[Math.Max(n, _askSnapshot.Length * 2)];
+        }
+
+        _askEveryPass.CopyTo(_askSnapshot);
+        return _askSnapshot.AsSpan(0, n);
+    }
+
+    internal void ClearAskSnapshot(int count) => Array.Clear(_askSnapshot, 0, count);
 
     private void ForgetInPollers(nint fd)
     {

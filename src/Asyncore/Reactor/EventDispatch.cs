@@ -25,6 +25,10 @@ internal static class EventDispatch
         {
             Fail(obj, e);
         }
+        finally
+        {
+            obj.MarkInterestDirty();
+        }
     }
 
     /// <summary>asyncore.write</summary>
@@ -42,6 +46,10 @@ internal static class EventDispatch
         {
             Fail(obj, e);
         }
+        finally
+        {
+            obj.MarkInterestDirty();
+        }
     }
 
     /// <summary>asyncore._exception</summary>
@@ -58,6 +66,10 @@ internal static class EventDispatch
         catch (Exception e)
         {
             Fail(obj, e);
+        }
+        finally
+        {
+            obj.MarkInterestDirty();
         }
     }
 
@@ -101,6 +113,10 @@ internal static class EventDispatch
         catch (Exception e)
         {
             Fail(obj, e);
+        }
+        finally
+        {
+            obj.MarkInterestDirty();
         }
     }
 
