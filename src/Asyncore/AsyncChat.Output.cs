@@ -23,7 +23,7 @@ public abstract partial class AsyncChat
             return;
         }
 
-        if (_fifo.Count == 0 && Connected)
+        if (_fifo.Count == 0 && Connected && !Batching)
         {
             // What CPython's push would send at once: the first piece, straight from the caller's
             // bytes; only what the socket does not take is copied.
@@ -50,7 +50,7 @@ public abstract partial class AsyncChat
         }
 
         EnqueueStaged(data);
-        InitiateSend();
+        SendNowOrAtEndOfPass();
     }
 
     /// <summary>Queues a copy of <paramref name="data"/> and starts sending.</summary>
@@ -76,7 +76,7 @@ public abstract partial class AsyncChat
             EnqueueData(data.Slice(i, Math.Min(obs, data.Length - i)));
         }
 
-        InitiateSend();
+        SendNowOrAtEndOfPass();
     }
 
     /// <summary>Queues a producer; its <see cref="IProducer.More"/> is called when everything queued before it has been sent.</summary>
@@ -87,7 +87,7 @@ public abstract partial class AsyncChat
         ArgumentNullException.ThrowIfNull(producer);
         _fifo.Enqueue(new ProducerFifo.Entry { Producer = producer });
         MarkInterestDirty();
-        InitiateSend();
+        SendNowOrAtEndOfPass();
     }
 
     /// <summary>Closes the channel once everything queued before this call has been sent.</summary>
@@ -154,6 +154,83 @@ public abstract partial class AsyncChat
 
         AfterOutputChange();
     }
+
+    /// <summary>Inside a loop pass the channel's map batches output: the send happens once, at the end of the pass.</summary>
+    private bool Batching => RegisteredMap is { InPass: true } && Connected;
+
+    private bool _flushPending;
+
+    /// <summary>CPython sends at once; inside a pass the send waits for the pass's end, the same bytes in the same order.</summary>
+    private void SendNowOrAtEndOfPass()
+    {
+        if (Batching)
+        {
+            if (!_flushPending)
+            {
+                _flushPending = true;
+                RegisteredMap!.AddFlush(this);
+            }
+
+            return;
+        }
+
+        InitiateSend();
+    }
+
+    /// <summary>
+    /// The end-of-pass send: the data entries at the head of the queue that sit next to each other in
+    /// memory (replies pushed as spans are copied side by side) go out in one send.
+    /// </summary>
+    internal void FlushBatched()
+    {
+        _flushPending = false;
+        if (Fileno < 0 || !Connected)
+        {
+            return;
+        }
+
+        try
+        {
+            while (_fifo.Count > 0 && Fileno >= 0)
+            {
+                ref ProducerFifo.Entry first = ref _fifo.First;
+                if (first.IsClose || first.Producer is not null || first.Data.IsEmpty)
+                {
+                    InitiateSend(); // producers, the close marker: CPython's one step
+                    if (_fifo.Count > 0 && _fifo.First.Data.IsEmpty && _fifo.First.Producer is null && !_fifo.First.IsClose)
+                    {
+                        continue;
+                    }
+
+                    break;
+                }
+
+                ReadOnlySpan<byte> run = _fifo.ContiguousHead(MaxBatch);
+                int sent = SendGuarded(run);
+                if (sent <= 0)
+                {
+                    break;
+                }
+
+                _fifo.Consume(sent);
+                AfterOutputChange();
+                if (sent < run.Length)
+                {
+                    break; // the socket is full: the rest goes when it turns writable
+                }
+            }
+        }
+        catch (ExitNowException)
+        {
+            throw;
+        }
+        catch (Exception e)
+        {
+            Reactor.EventDispatch.Fail(this, e);
+        }
+    }
+
+    private const int MaxBatch = 256 * 1024;
 
     /// <summary>Send, with CPython's initiate_send error rule: an OSError goes to HandleError.</summary>
     /// <returns>Bytes sent, or -1 after HandleError.</returns>

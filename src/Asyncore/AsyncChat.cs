@@ -281,6 +281,12 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
     /// <remarks>Python: dispatcher.close()</remarks>
     public override void Close()
     {
+        if (_flushPending && Fileno >= 0)
+        {
+            // Close straight after Push: send first what CPython's immediate send would have sent.
+            FlushBatched();
+        }
+
         _lingerTimer?.Cancel();
         _lingering = false;
         base.Close();

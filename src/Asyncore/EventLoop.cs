@@ -219,6 +219,21 @@ public static class EventLoop
         Span<PollEvent> events = map.EventBuffer(map.Count + 1);
         int n = poller.Wait(timeoutMs, events);
         events = events[..n];
+        map.InPass = true;
+        try
+        {
+            Dispatch(map, events, waker, selectFlavour, lazy, pass);
+            map.RunTimers();
+        }
+        finally
+        {
+            map.InPass = false;
+            map.FlushPending();
+        }
+    }
+
+    private static void Dispatch(SocketMap map, Span<PollEvent> events, Waker waker, bool selectFlavour, bool lazy, long pass)
+    {
         foreach (PollEvent ev in events)
         {
             if (ev.Fd == waker.Fd)
@@ -245,8 +260,6 @@ public static class EventLoop
                 }
             }
         }
-
-        map.RunTimers();
     }
 
     /// <summary>Asks one channel's predicates and hands the answer to the backend.</summary>

@@ -27,6 +27,28 @@ public sealed partial class SocketMap : IEnumerable<KeyValuePair<nint, Dispatche
     private Dispatcher[] _askSnapshot = new Dispatcher[16];
     private List<Dispatcher> _dirty = new();
     private List<Dispatcher> _dirtySpare = new();
+    private List<AsyncChat> _flush = new();
+    private List<AsyncChat> _flushSpare = new();
+
+    /// <summary>True while a pass dispatches events, posted actions and timers: replies are batched until its end.</summary>
+    internal bool InPass;
+
+    internal void AddFlush(AsyncChat channel) => _flush.Add(channel);
+
+    /// <summary>End of a pass: every channel that queued output during it sends it now, in one send where the bytes are adjacent.</summary>
+    internal void FlushPending()
+    {
+        while (_flush.Count > 0)
+        {
+            (_flush, _flushSpare) = (_flushSpare, _flush);
+            foreach (AsyncChat channel in _flushSpare)
+            {
+                channel.FlushBatched();
+            }
+
+            _flushSpare.Clear();
+        }
+    }
     private Waker? _waker;
 
     /// <summary>The process-wide map that channels join when they are given none.</summary>

@@ -49,6 +49,52 @@ internal sealed class ProducerFifo
         }
     }
 
+    /// <summary>
+    /// The head data entry, extended over the following data entries while they sit right after it
+    /// in the same array (up to <paramref name="max"/> bytes): one span for one send.
+    /// </summary>
+    internal ReadOnlySpan<byte> ContiguousHead(int max)
+    {
+        ref Entry head = ref _items[_head];
+        if (!System.Runtime.InteropServices.MemoryMarshal.TryGetArray(head.Data, out ArraySegment<byte> first))
+        {
+            return head.Data.Span;
+        }
+
+        int end = first.Offset + first.Count;
+        for (int i = 1; i < _count && end - first.Offset < max; i++)
+        {
+            ref Entry next = ref _items[(_head + i) & (_items.Length - 1)];
+            if (next.IsClose || next.Producer is not null
+                || !System.Runtime.InteropServices.MemoryMarshal.TryGetArray(next.Data, out ArraySegment<byte> seg)
+                || !ReferenceEquals(seg.Array, first.Array) || seg.Offset != end)
+            {
+                break;
+            }
+
+            end += seg.Count;
+        }
+
+        return new ReadOnlySpan<byte>(first.Array, first.Offset, Math.Min(end - first.Offset, Math.Max(max, first.Count)));
+    }
+
+    /// <summary>Removes <paramref name="count"/> sent bytes from the head of the queue, across data entries.</summary>
+    internal void Consume(int count)
+    {
+        while (count > 0 && _count > 0)
+        {
+            int len = _items[_head].Data.Length;
+            if (count < len)
+            {
+                ConsumeFront(count);
+                return;
+            }
+
+            count -= len;
+            DequeueFront();
+        }
+    }
+
     internal void Enqueue(in Entry entry)
     {
         _queuedBytes += entry.Data.Length;

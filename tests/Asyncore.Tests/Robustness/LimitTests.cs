@@ -239,6 +239,7 @@ public class LimitTests
     {
         public Flooder(Socket s, SocketMap m, long? hard, long? soft) : base(s, m)
         {
+            s.SendBufferSize = 16 * 1024; // the limits are about our queue: keep the kernel from absorbing it
             OutputHardLimit = hard;
             OutputSoftLimit = soft;
             OutputSoftLimitTime = TimeSpan.FromMilliseconds(300);
