@@ -1,0 +1,121 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using Asyncore;
+
+// Bulk transfer through AsyncChat, for ../shared/bench:
+//   Bulk recv PORT BYTES [CHUNK]  each connection: read exactly BYTES with an integer terminator, answer OK
+//   Bulk send PORT BYTES [CHUNK]  send BYTES from a producer of CHUNK-byte blocks, wait for OK, print seconds
+// CHUNK (default 4096, the documented buffer size) is AcInBufferSize / AcOutBufferSize.
+if (args.Length < 3 || args[0] is not ("recv" or "send"))
+{
+    Console.Error.WriteLine("usage: Bulk recv|send PORT BYTES [CHUNK]");
+    return 2;
+}
+
+int port = int.Parse(args[1], CultureInfo.InvariantCulture);
+long bytes = long.Parse(args[2], CultureInfo.InvariantCulture);
+int chunk = args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : AsyncChat.DefaultBufferSize;
+var at = new IPEndPoint(IPAddress.Loopback, port);
+if (args[0] == "recv")
+{
+    _ = new BulkListener(at, bytes, chunk);
+    EventLoop.Loop(PollerKind.Default, timeout: 1.0);
+    return 0;
+}
+
+var sender = new BulkSender(at, bytes, chunk);
+try
+{
+    EventLoop.Loop(PollerKind.Default, timeout: 1.0);
+}
+catch (ExitNowException)
+{
+}
+
+Console.WriteLine(sender.Seconds.ToString("F6", CultureInfo.InvariantCulture));
+return sender.Seconds > 0 ? 0 : 1;
+
+sealed class BulkListener : Dispatcher
+{
+    private readonly long _bytes;
+    private readonly int _chunk;
+
+    public BulkListener(EndPoint at, long bytes, int chunk) : base()
+    {
+        _bytes = bytes;
+        _chunk = chunk;
+        CreateSocket();
+        SetReuseAddr();
+        Bind(at);
+        Listen(16);
+    }
+
+    protected override void HandleAccepted(Socket socket, EndPoint address) => _ = new BulkReceiver(socket, _bytes, _chunk);
+}
+
+/// <summary>Counts BYTES with an integer terminator; CollectIncomingData only sees spans over the receive buffer.</summary>
+sealed class BulkReceiver : AsyncChat
+{
+    public BulkReceiver(Socket socket, long bytes, int chunk) : base(socket)
+    {
+        AcInBufferSize = chunk;
+        SetTerminator(bytes);
+    }
+
+    public long Received { get; private set; }
+
+    protected override void CollectIncomingData(ReadOnlySpan<byte> data) => Received += data.Length;
+
+    protected override void FoundTerminator()
+    {
+        Push("OK\r\n"u8);
+        SetTerminator(null);
+    }
+}
+
+/// <summary>Sends BYTES from a producer that hands out one reused CHUNK-byte block at a time.</summary>
+sealed class BulkSender : AsyncChat
+{
+    private readonly long _start;
+
+    public BulkSender(EndPoint at, long bytes, int chunk) : base()
+    {
+        AcOutBufferSize = chunk;
+        CreateSocket();
+        _start = Stopwatch.GetTimestamp();
+        Connect(at);
+        SetTerminator("\r\n"u8);
+        PushWithProducer(new Blocks(bytes, chunk));
+    }
+
+    public double Seconds { get; private set; }
+
+    protected override void HandleConnect()
+    {
+    }
+
+    protected override void CollectIncomingData(ReadOnlySpan<byte> data)
+    {
+    }
+
+    protected override void FoundTerminator()
+    {
+        Seconds = Stopwatch.GetElapsedTime(_start).TotalSeconds;
+        throw new ExitNowException();
+    }
+
+    private sealed class Blocks(long total, int size) : IProducer
+    {
+        private readonly byte[] _block = new byte[size];
+        private long _left = total;
+
+        public ReadOnlyMemory<byte> More()
+        {
+            int n = (int)Math.Min(_left, _block.Length);
+            _left -= n;
+            return _block.AsMemory(0, n);
+        }
+    }
+}
