@@ -142,7 +142,9 @@ public abstract partial class AsyncChat
             }
 
             ReadOnlyMemory<byte> data = first.Data;
-            int sent = SendGuarded(data.Span[..Math.Min(data.Length, _outBufferSize)]);
+            int length = Math.Min(data.Length, _outBufferSize);
+            int sent = SendGuarded(data.Span[..length]);
+            _sentWholeBlock = sent == length;
             if (sent > 0 && _fifo.Count > 0)
             {
                 _fifo.ConsumeFront(sent);

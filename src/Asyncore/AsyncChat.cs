@@ -255,9 +255,26 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
         }
     }
 
-    /// <summary>Sends queued data (<see cref="InitiateSend"/>).</summary>
+    /// <summary>
+    /// Sends queued data: <see cref="InitiateSend"/>, repeated while the socket takes whole blocks
+    /// (at most 64 times). CPython sends once per writable event; the peer sees the same bytes, but a
+    /// producer of 4 KiB blocks no longer costs a poll per block.
+    /// </summary>
     /// <remarks>Python: async_chat.handle_write()</remarks>
-    protected override void HandleWrite() => InitiateSend();
+    protected override void HandleWrite()
+    {
+        for (int i = 0; i < 64; i++)
+        {
+            _sentWholeBlock = false;
+            InitiateSend();
+            if (!_sentWholeBlock || _fifo.Count == 0 || Fileno < 0)
+            {
+                return;
+            }
+        }
+    }
+
+    private bool _sentWholeBlock;
 
     /// <summary>Closes the channel.</summary>
     /// <remarks>Python: async_chat.handle_close()</remarks>

@@ -154,6 +154,7 @@ public static class EventLoop
             return;
         }
 
+        FileLimit.RaiseOnce();
         Waker waker = map.EnsureWaker();
         map.RunPosted();
         if (map.Count == 0 && !evenIfEmpty)
