@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Net;
 using Asyncore;
+using Asyncore.Samples;
 using Asyncore.Samples.Echo;
 
 var host = new Option<string>("--host") { Description = "Address to listen on", DefaultValueFactory = _ => "127.0.0.1" };
@@ -10,18 +11,6 @@ root.SetAction(result =>
 {
     var server = new EchoServer(new IPEndPoint(IPAddress.Parse(result.GetValue(host)!), result.GetValue(port)));
     Console.WriteLine($"echo server on {server.Address}");
-    using var stop = new CancellationTokenSource();
-    Console.CancelKeyPress += (_, e) =>
-    {
-        e.Cancel = true;
-        stop.Cancel();
-    };
-    while (!stop.IsCancellationRequested)
-    {
-        EventLoop.Loop(PollerKind.Default, timeout: 0.2, count: 1);
-    }
-
-    EventLoop.CloseAll();
-    return 0;
+    return SampleHost.RunUntilStopped();
 });
 return root.Parse(args).Invoke();

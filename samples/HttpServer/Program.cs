@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Net;
-using System.Runtime.InteropServices;
 using Asyncore;
+using Asyncore.Samples;
 using Asyncore.Samples.Http;
 
 var host = new Option<string>("--host") { Description = "Address to listen on", DefaultValueFactory = _ => "127.0.0.1" };
@@ -39,25 +39,8 @@ command.SetAction(result =>
         : server.Address.ToString();
     Console.WriteLine($"Serving HTTP on http://{shown}/ ({(docRoot is null ? "built-in page" : $"root {Path.GetFullPath(docRoot)}")}); Ctrl+C stops");
 
-    // Ctrl+C and SIGTERM end the loop between passes; the loop itself stays single-threaded.
-    bool stop = false;
-    using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx =>
-    {
-        ctx.Cancel = true;
-        Volatile.Write(ref stop, true);
-    });
-    using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx =>
-    {
-        ctx.Cancel = true;
-        Volatile.Write(ref stop, true);
-    });
-    while (!Volatile.Read(ref stop))
-    {
-        EventLoop.Loop(PollerKind.Default, timeout: 0.2, count: 1);
-    }
-
-    EventLoop.CloseAll(ignoreAll: true);
+    int code = SampleHost.RunUntilStopped();
     Console.WriteLine("stopped");
-    return 0;
+    return code;
 });
 return command.Parse(args).Invoke();

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Net;
-using System.Runtime.InteropServices;
 using Asyncore;
+using Asyncore.Samples;
 using Asyncore.Samples.Smtp;
 
 var host = new Option<string>("--host") { Description = "Address to listen on", DefaultValueFactory = _ => "127.0.0.1" };
@@ -29,15 +29,6 @@ command.SetAction(result =>
         },
         result.GetValue(maxSize));
     Console.WriteLine($"SMTP on {server.Address}, delivering to {folder}; Ctrl+C stops");
-    bool stop = false;
-    using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => { ctx.Cancel = true; Volatile.Write(ref stop, true); });
-    using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; Volatile.Write(ref stop, true); });
-    while (!Volatile.Read(ref stop))
-    {
-        EventLoop.Loop(PollerKind.Default, timeout: 0.2, count: 1);
-    }
-
-    EventLoop.CloseAll(ignoreAll: true);
-    return 0;
+    return SampleHost.RunUntilStopped();
 });
 return command.Parse(args).Invoke();

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Microsoft.Extensions.Logging;
 
 namespace Asyncore;
 
@@ -76,14 +75,7 @@ public sealed partial class SocketMap
             }
             catch (Exception e)
             {
-                if (Logger is { } logger)
-                {
-                    logger.LogError(e, "A timer callback threw; the loop goes on");
-                }
-                else
-                {
-                    Console.Error.WriteLine($"error: a timer callback threw {e}");
-                }
+                LogLoopError(e, "a timer callback");
             }
         }
     }

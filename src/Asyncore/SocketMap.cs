@@ -211,6 +211,19 @@ public sealed partial class SocketMap : IEnumerable<KeyValuePair<nint, Dispatche
         return w;
     }
 
+    /// <summary>Logs an exception from work the loop runs for nobody's channel (posted actions, timers); the loop goes on.</summary>
+    internal void LogLoopError(Exception e, string what)
+    {
+        if (Logger is { } logger)
+        {
+            logger.LogError(e, "{What} threw; the loop goes on", what);
+        }
+        else
+        {
+            Console.Error.WriteLine($"error: {what} threw {e}");
+        }
+    }
+
     /// <summary>Runs what other threads posted; the loop calls it on its own thread.</summary>
     internal void RunPosted()
     {
@@ -227,14 +240,7 @@ public sealed partial class SocketMap : IEnumerable<KeyValuePair<nint, Dispatche
             }
             catch (Exception e)
             {
-                if (Logger is { } logger)
-                {
-                    logger.LogError(e, "A posted action threw; the loop goes on");
-                }
-                else
-                {
-                    Console.Error.WriteLine($"error: a posted action threw {e}");
-                }
+                LogLoopError(e, "a posted action");
             }
         }
     }
