@@ -30,7 +30,8 @@ public static class FileLimit
 
     internal static void RaiseOnce()
     {
-        if (Interlocked.Exchange(ref s_done, 1) == 0)
+        // Called every pass: a plain read after the first time, no interlocked operation.
+        if (Volatile.Read(ref s_done) == 0 && Interlocked.Exchange(ref s_done, 1) == 0)
         {
             long now = Raise();
             if (now >= 0 && now < 65536)
