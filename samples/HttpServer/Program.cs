@@ -1,11 +1,10 @@
 using System.CommandLine;
-using System.Net;
 using Asyncore;
 using Asyncore.Samples;
 using Asyncore.Samples.Http;
 
-var host = new Option<string>("--host") { Description = "Address to listen on", DefaultValueFactory = _ => "127.0.0.1" };
-var port = new Option<int>("--port") { Description = "Port to listen on (0: any free port)", DefaultValueFactory = _ => 8080 };
+var host = SampleHost.HostOption();
+var port = SampleHost.PortOption(8080, "Port to listen on (0: any free port)");
 var root = new Option<string?>("--root") { Description = "Serve files under this folder (default: a built-in page)" };
 var maxBody = new Option<long>("--max-body") { Description = "Largest POST body in bytes (413 above it)", DefaultValueFactory = _ => 1024 * 1024 };
 var quiet = new Option<bool>("--quiet") { Description = "No access log" };
@@ -33,7 +32,7 @@ command.SetAction(result =>
         IdleTimeout = Seconds(result.GetValue(idle)),
         RequestTimeout = Seconds(result.GetValue(requestTimeout)),
     };
-    var server = new HttpServer(new IPEndPoint(IPAddress.Parse(result.GetValue(host)!), result.GetValue(port)), options);
+    var server = new HttpServer(SampleHost.EndPoint(result, host, port), options);
     string shown = server.Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6
         ? $"[{server.Address.Address}]:{server.Address.Port}"
         : server.Address.ToString();

@@ -1,11 +1,10 @@
 using System.CommandLine;
-using System.Net;
 using Asyncore;
 using Asyncore.Samples;
 using Asyncore.Samples.Smtp;
 
-var host = new Option<string>("--host") { Description = "Address to listen on", DefaultValueFactory = _ => "127.0.0.1" };
-var port = new Option<int>("--port") { Description = "Port to listen on", DefaultValueFactory = _ => 8025 };
+var host = SampleHost.HostOption();
+var port = SampleHost.PortOption(8025);
 var maildir = new Option<string>("--maildir") { Description = "Folder that receives one .eml file per message", DefaultValueFactory = _ => "mail" };
 var maxSize = new Option<int>("--max-size") { Description = "Largest message in bytes (SIZE; 552 above it)", DefaultValueFactory = _ => SmtpServer.DefaultDataSizeLimit };
 var command = new RootCommand("An SMTP server on Asyncore.AsyncChat in the manner of CPython's smtpd; writes each message to --maildir")
@@ -18,7 +17,7 @@ command.SetAction(result =>
     Directory.CreateDirectory(folder);
     int counter = 0;
     var server = new SmtpServer(
-        new IPEndPoint(IPAddress.Parse(result.GetValue(host)!), result.GetValue(port)),
+        SampleHost.EndPoint(result, host, port),
         message =>
         {
             string name = $"{DateTime.UtcNow:yyyyMMddTHHmmssfff}-{Environment.ProcessId}-{++counter}";

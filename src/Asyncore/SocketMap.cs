@@ -227,6 +227,11 @@ public sealed partial class SocketMap : IEnumerable<KeyValuePair<nint, Dispatche
     /// <summary>Runs what other threads posted; the loop calls it on its own thread.</summary>
     internal void RunPosted()
     {
+        if (_posted.IsEmpty)
+        {
+            return; // every pass asks: IsEmpty is a read, Count walks the queue's segments
+        }
+
         int n = _posted.Count;
         while (n-- > 0 && _posted.TryDequeue(out Action? action))
         {

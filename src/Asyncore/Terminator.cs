@@ -70,9 +70,6 @@ public readonly struct Terminator : IEquatable<Terminator>
     /// <summary>Wraps an array the caller promises never to change (no copy).</summary>
     internal static Terminator FromOwnedBytes(byte[] bytes) => new(TerminatorKind.Bytes, bytes, 0);
 
-    /// <summary>The array behind a byte terminator, for reuse when the same bytes are set again.</summary>
-    internal byte[]? BytesArray => _bytes;
-
     /// <summary>The same kind with a new count (the countdown as data arrives).</summary>
     internal Terminator WithCount(long count) => new(TerminatorKind.Count, null, count);
 

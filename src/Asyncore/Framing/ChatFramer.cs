@@ -23,9 +23,6 @@ internal sealed class ChatFramer
     /// <summary>The bytes received and not yet handed on.</summary>
     internal ReadOnlySpan<byte> Unread => _buffer.AsSpan(_start, _end - _start);
 
-    /// <summary>Whether the framer holds a buffer now.</summary>
-    internal bool HoldsBuffer => _buffer is not null;
-
     /// <summary>
     /// Room for the next read of up to <paramref name="size"/> bytes, right after the carried bytes,
     /// so carry + new data is one span with no concatenation.

@@ -47,9 +47,6 @@ internal sealed class EpollPoller : IPoller
 
     public string Name => "epoll";
 
-    /// <summary>How many descriptors the kernel is watching for us.</summary>
-    internal int RegisteredCount => _registered.Count;
-
     public void SetInterest(in PollTarget target, PollFlags interest)
     {
         ref Registration reg = ref CollectionsMarshal.GetValueRefOrNullRef(_registered, target.Fd);

@@ -5,6 +5,8 @@ using System.Text;
 using Asyncore.Samples.Ping;
 using Asyncore.Tests.Robustness;
 
+using Asyncore.Tests.Support;
+
 namespace Asyncore.Tests.Integration;
 
 /// <summary>Replies pushed during one pass leave in one send at its end; the bytes are those of push-then-send.</summary>
@@ -34,18 +36,7 @@ public class BatchingTests
         }
     }
 
-    private static string ReadAll(Socket s)
-    {
-        var all = new MemoryStream();
-        var buf = new byte[4096];
-        int n;
-        while ((n = s.Receive(buf)) > 0)
-        {
-            all.Write(buf, 0, n);
-        }
-
-        return Encoding.ASCII.GetString(all.ToArray());
-    }
+    private static string ReadAll(Socket s) => Encoding.ASCII.GetString(Drive.ReadToEnd(s));
 
     [Theory]
     [InlineData(PollerKind.Select)]

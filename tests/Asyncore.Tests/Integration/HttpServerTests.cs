@@ -60,21 +60,7 @@ public sealed class HttpServerTests : IDisposable
             s.Shutdown(SocketShutdown.Send);
         }
 
-        var all = new MemoryStream();
-        var buf = new byte[65536];
-        int n;
-        try
-        {
-            while ((n = s.Receive(buf)) > 0)
-            {
-                all.Write(buf, 0, n);
-            }
-        }
-        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
-        {
-        }
-
-        return Encoding.Latin1.GetString(all.ToArray());
+        return Encoding.Latin1.GetString(Drive.ReadToEnd(s));
     }
 
     private static string StatusLine(string response) => response.Split("\r\n")[0];

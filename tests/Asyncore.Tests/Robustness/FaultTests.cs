@@ -8,14 +8,8 @@ namespace Asyncore.Tests.Robustness;
 
 public class FaultTests
 {
-    private static void Run(SocketMap map, Func<bool> until, double seconds = 20, PollerKind kind = PollerKind.Default)
-    {
-        var sw = Stopwatch.StartNew();
-        while (!until() && sw.Elapsed < TimeSpan.FromSeconds(seconds))
-        {
-            EventLoop.Loop(kind, 0.02, map, count: 1);
-        }
-    }
+    private static void Run(SocketMap map, Func<bool> until, double seconds = 20, PollerKind kind = PollerKind.Default) =>
+        Drive.Until(map, until, seconds, kind);
 
     private sealed class BigAnswer : RecordingChat
     {
@@ -157,14 +151,7 @@ public class FaultTests
 [Collection(ProcessWide.Name)]
 public class DescriptorReuseTests
 {
-    private static void Run(SocketMap map, Func<bool> until, PollerKind kind)
-    {
-        var sw = Stopwatch.StartNew();
-        while (!until() && sw.Elapsed < TimeSpan.FromSeconds(20))
-        {
-            EventLoop.Loop(kind, 0.02, map, count: 1);
-        }
-    }
+    private static void Run(SocketMap map, Func<bool> until, PollerKind kind) => Drive.Until(map, until, kind: kind);
 
     /// <summary>Closes itself in its read callback and, in the same callback, makes a new socket, which takes the freed descriptor number.</summary>
     private sealed class Reuser : Dispatcher

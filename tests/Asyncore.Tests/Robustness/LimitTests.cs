@@ -2,37 +2,15 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
 
+using Asyncore.Tests.Support;
+
 namespace Asyncore.Tests.Robustness;
 
 public class LimitTests
 {
-    private static void Run(SocketMap map, Func<bool> until, double seconds = 20)
-    {
-        var sw = Stopwatch.StartNew();
-        while (!until() && sw.Elapsed < TimeSpan.FromSeconds(seconds))
-        {
-            EventLoop.Loop(PollerKind.Default, 0.02, map, count: 1);
-        }
-    }
+    private static void Run(SocketMap map, Func<bool> until, double seconds = 20) => Drive.Until(map, until, seconds);
 
-    private static string ReadAll(Socket s)
-    {
-        var all = new MemoryStream();
-        var buf = new byte[65536];
-        int n;
-        try
-        {
-            while ((n = s.Receive(buf)) > 0)
-            {
-                all.Write(buf, 0, n);
-            }
-        }
-        catch (SocketException)
-        {
-        }
-
-        return Encoding.Latin1.GetString(all.ToArray());
-    }
+    private static string ReadAll(Socket s) => Encoding.Latin1.GetString(Drive.ReadToEnd(s));
 
     private sealed class Greeter : RecordingChat
     {

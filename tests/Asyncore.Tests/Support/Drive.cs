@@ -1,0 +1,39 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+
+namespace Asyncore.Tests.Support;
+
+/// <summary>Loop and socket helpers the loopback tests share.</summary>
+internal static class Drive
+{
+    /// <summary>Runs single passes of the map's loop until <paramref name="until"/> holds or time runs out.</summary>
+    public static void Until(SocketMap map, Func<bool> until, double seconds = 20, PollerKind kind = PollerKind.Default, double passTimeout = 0.02)
+    {
+        var sw = Stopwatch.StartNew();
+        while (!until() && sw.Elapsed < TimeSpan.FromSeconds(seconds))
+        {
+            EventLoop.Loop(kind, passTimeout, map, count: 1);
+        }
+    }
+
+    /// <summary>Everything a blocking socket receives until the peer closes (or resets) it.</summary>
+    public static byte[] ReadToEnd(Socket s)
+    {
+        var all = new MemoryStream();
+        var buf = new byte[65536];
+        try
+        {
+            int n;
+            while ((n = s.Receive(buf)) > 0)
+            {
+                all.Write(buf, 0, n);
+            }
+        }
+        catch (SocketException)
+        {
+            // A reset ends the stream too; what arrived before it is the answer.
+        }
+
+        return all.ToArray();
+    }
+}
