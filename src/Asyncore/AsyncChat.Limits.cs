@@ -1,5 +1,4 @@
-using System.Diagnostics;
-using System.Net.Sockets;
+using Asyncore.Reactor;
 
 namespace Asyncore;
 
@@ -20,76 +19,8 @@ public abstract partial class AsyncChat
     private bool _inputLimits;
     private long _messageBytes;
     private long _dropped;
-    private bool _overflowClosing;
     private bool _messageStarted;
-    private long _messageDeadline;
-    private LoopTimer? _messageTimer;
-    private bool _messageTimerQueued;
-
-    private long? _highWaterMark;
-    private long? _lowWaterMark;
-    private long? _outputHardLimit;
-    private long? _outputSoftLimit;
-    private TimeSpan _outputSoftLimitTime = TimeSpan.FromSeconds(10);
-    private bool _outputLimits;
-    private bool _readingPaused;
-    private long _softSince;
-    private LoopTimer? _softTimer;
-    private bool _softTimerQueued;
-    private bool _eofPending;
-    private bool _lingering;
-    private LoopTimer? _lingerTimer;
-
-    /// <summary>How long a closing channel keeps draining unread input after sending its last byte (default 2 s).</summary>
-    public TimeSpan LingerTime { get; set; } = TimeSpan.FromSeconds(2);
-
-    /// <summary>
-    /// The close marker was reached. Closing a TCP socket with unread input makes the kernel send a
-    /// reset, and a reset makes the peer drop what it has not read yet, our last answer included.
-    /// So when input is waiting, shut down our side instead (the peer sees the end of our data), read
-    /// and drop input until its end of stream or <see cref="LingerTime"/>, then close.
-    /// </summary>
-    /// <returns>Whether the close was deferred.</returns>
-    private bool BeginLingeringClose()
-    {
-        if (Socket is not { } socket || LingerTime <= TimeSpan.Zero)
-        {
-            return false;
-        }
-
-        try
-        {
-            if (socket.Available == 0)
-            {
-                return false;
-            }
-
-            socket.Shutdown(SocketShutdown.Send);
-        }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
-        {
-            return false;
-        }
-
-        _lingering = true;
-        MarkInterestDirty();
-        _lingerTimer ??= new LoopTimer(() =>
-        {
-            if (Fileno >= 0)
-            {
-                Guard(NotifyClose);
-            }
-        });
-        _lingerTimer.Reset();
-        Map.Schedule(_lingerTimer, Stopwatch.GetTimestamp() + Ticks(LingerTime));
-        return true;
-    }
-
-    private void DrainWhileLingering()
-    {
-        Span<byte> scratch = stackalloc byte[4096];
-        _ = Recv(scratch); // dropped; at the peer's end of stream Recv calls HandleClose
-    }
+    private Deadline? _messageDeadline;
 
     /// <summary>
     /// The most bytes one message may have (counted since the last terminator); null (the default)
@@ -134,70 +65,12 @@ public abstract partial class AsyncChat
 
             _messageTimeout = value;
             _inputLimits = _maxMessageSize.HasValue || _messageTimeout.HasValue;
+            if (value is null)
+            {
+                _messageDeadline?.Clear();
+            }
         }
     }
-
-    /// <summary>
-    /// Output backpressure: when more than this many bytes are queued and unsent, the channel stops
-    /// reading (<see cref="Readable"/> turns false) until the queue drains to
-    /// <see cref="LowWaterMark"/>; <see cref="HandleBackpressure"/> is told both ways. Null (the default) never pauses.
-    /// </summary>
-    public long? HighWaterMark
-    {
-        get => _highWaterMark;
-        set
-        {
-            _highWaterMark = value;
-            UpdateOutputLimits();
-        }
-    }
-
-    /// <summary>Where reading resumes after <see cref="HighWaterMark"/> (default: half of it).</summary>
-    public long? LowWaterMark
-    {
-        get => _lowWaterMark;
-        set
-        {
-            _lowWaterMark = value;
-            UpdateOutputLimits();
-        }
-    }
-
-    /// <summary>A slow consumer whose unsent output passes this many bytes is closed at once, with the reason logged. Null: no limit.</summary>
-    public long? OutputHardLimit
-    {
-        get => _outputHardLimit;
-        set
-        {
-            _outputHardLimit = value;
-            UpdateOutputLimits();
-        }
-    }
-
-    /// <summary>A slow consumer whose unsent output stays above this many bytes for longer than <see cref="OutputSoftLimitTime"/> is closed, with the reason logged. Null: no limit.</summary>
-    public long? OutputSoftLimit
-    {
-        get => _outputSoftLimit;
-        set
-        {
-            _outputSoftLimit = value;
-            UpdateOutputLimits();
-        }
-    }
-
-    /// <summary>How long output may stay over <see cref="OutputSoftLimit"/> (default 10 s).</summary>
-    public TimeSpan OutputSoftLimitTime
-    {
-        get => _outputSoftLimitTime;
-        set
-        {
-            ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(value, TimeSpan.Zero);
-            _outputSoftLimitTime = value;
-        }
-    }
-
-    /// <summary>Whether reading is paused by <see cref="HighWaterMark"/>.</summary>
-    public bool ReadingPaused => _readingPaused;
 
     /// <summary>
     /// A message went over <see cref="MaxMessageSize"/>. With <see cref="Asyncore.OverflowPolicy.Discard"/>
@@ -217,28 +90,9 @@ public abstract partial class AsyncChat
         Close();
     }
 
-    /// <summary>Output crossed <see cref="HighWaterMark"/> (<paramref name="readingPaused"/> true) or drained to <see cref="LowWaterMark"/> (false). By default does nothing.</summary>
-    /// <param name="readingPaused">Whether reading is now paused.</param>
-    protected virtual void HandleBackpressure(bool readingPaused)
-    {
-    }
-
-    private protected override bool DeferCloseOnEof()
-    {
-        if (_fifo.Count > 0 && Connected)
-        {
-            // Half-close: the peer has sent its last byte but may still read ours: send what is queued, then close.
-            _eofPending = true;
-            MarkInterestDirty();
-            return true;
-        }
-
-        return false;
-    }
-
     private void CollectLimited(ReadOnlySpan<byte> data)
     {
-        if (_overflowClosing)
+        if (_state == ChatState.Draining)
         {
             return;
         }
@@ -246,13 +100,8 @@ public abstract partial class AsyncChat
         if (_messageTimeout is { } timeout && !_messageStarted)
         {
             _messageStarted = true;
-            _messageDeadline = Stopwatch.GetTimestamp() + Ticks(timeout);
-            if (!_messageTimerQueued)
-            {
-                _messageTimer ??= new LoopTimer(OnMessageTimer);
-                _messageTimerQueued = true;
-                Map.Schedule(_messageTimer, _messageDeadline);
-            }
+            _messageDeadline ??= new Deadline(() => Guard(HandleMessageTimeout));
+            _messageDeadline.Set(Map.Reactor.Timers, Deadline.After(Deadline.Now, timeout));
         }
 
         if (_maxMessageSize is not { } max)
@@ -276,9 +125,9 @@ public abstract partial class AsyncChat
         }
 
         _dropped += data.Length - Math.Max(0, room);
-        if (OverflowPolicy == OverflowPolicy.Close && !_overflowClosing)
+        if (OverflowPolicy == OverflowPolicy.Close && _state == ChatState.Open)
         {
-            _overflowClosing = true;
+            Enter(ChatState.Draining);
             HandleOverflow(_dropped);
             CloseWhenDone();
             InitiateSend();
@@ -288,15 +137,14 @@ public abstract partial class AsyncChat
     /// <returns>Whether FoundTerminator should run (false for the end of a discarded message, or while closing).</returns>
     private bool MessageEnded()
     {
-        _messageStarted = false;
-        if (_overflowClosing)
+        if (_state == ChatState.Draining)
         {
+            _messageStarted = false;
             return false;
         }
 
         long dropped = _dropped;
-        _messageBytes = 0;
-        _dropped = 0;
+        ResetMessage();
         if (dropped > 0)
         {
             HandleOverflow(dropped);
@@ -306,112 +154,12 @@ public abstract partial class AsyncChat
         return true;
     }
 
-    private void OnMessageTimer()
+    /// <summary>The next message starts from nothing: no bytes counted, no deadline running (lazily: the queued timer lapses).</summary>
+    private void ResetMessage()
     {
-        _messageTimerQueued = false;
-        if (Fileno < 0 || !_messageStarted || _messageTimeout is null)
-        {
-            return;
-        }
-
-        if (Stopwatch.GetTimestamp() < _messageDeadline)
-        {
-            _messageTimerQueued = true;
-            Map.Schedule(_messageTimer!, _messageDeadline);
-            return;
-        }
-
-        Guard(HandleMessageTimeout);
-    }
-
-    private void UpdateOutputLimits()
-    {
-        _outputLimits = _highWaterMark.HasValue || _outputHardLimit.HasValue || _outputSoftLimit.HasValue;
-        AfterOutputChange();
-    }
-
-    /// <summary>Backpressure, the slow-consumer limits, and the end of a half-closed channel, after any change to the queue.</summary>
-    private void AfterOutputChange()
-    {
-        MarkInterestDirty();
-        if (_eofPending && _fifo.Count == 0 && Fileno >= 0)
-        {
-            NotifyClose();
-            return;
-        }
-
-        if (!_outputLimits || Fileno < 0)
-        {
-            return;
-        }
-
-        long queued = _fifo.QueuedBytes;
-        if (_outputHardLimit is { } hard && queued > hard)
-        {
-            LogInfo($"slow consumer: {queued} bytes of output unsent, over the hard limit of {hard}; closing", "error");
-            Close();
-            return;
-        }
-
-        if (_outputSoftLimit is { } soft)
-        {
-            if (queued <= soft)
-            {
-                _softSince = 0;
-            }
-            else if (_softSince == 0)
-            {
-                _softSince = Stopwatch.GetTimestamp();
-                if (!_softTimerQueued)
-                {
-                    _softTimer ??= new LoopTimer(OnSoftTimer);
-                    _softTimerQueued = true;
-                    Map.Schedule(_softTimer, _softSince + Ticks(_outputSoftLimitTime));
-                }
-            }
-        }
-
-        if (_highWaterMark is { } high)
-        {
-            long low = _lowWaterMark ?? high / 2;
-            if (!_readingPaused && queued > high)
-            {
-                _readingPaused = true;
-                HandleBackpressure(true);
-            }
-            else if (_readingPaused && queued <= low)
-            {
-                _readingPaused = false;
-                HandleBackpressure(false);
-            }
-        }
-        else if (_readingPaused)
-        {
-            _readingPaused = false;
-            HandleBackpressure(false);
-        }
-    }
-
-    private void OnSoftTimer()
-    {
-        _softTimerQueued = false;
-        if (Fileno < 0 || _softSince == 0 || _outputSoftLimit is not { } soft)
-        {
-            return;
-        }
-
-        long due = _softSince + Ticks(_outputSoftLimitTime);
-        if (Stopwatch.GetTimestamp() < due)
-        {
-            _softTimerQueued = true;
-            Map.Schedule(_softTimer!, due);
-            return;
-        }
-
-        Guard(() =>
-        {
-            LogInfo($"slow consumer: output over the soft limit of {soft} bytes for more than {_outputSoftLimitTime}; closing", "error");
-            Close();
-        });
+        _messageStarted = false;
+        _messageBytes = 0;
+        _dropped = 0;
+        _messageDeadline?.Extend(Deadline.Never);
     }
 }

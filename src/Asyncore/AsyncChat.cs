@@ -1,6 +1,5 @@
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
-using System.Diagnostics;
 using System.Text;
 using Asyncore.Framing;
 using Asyncore.Output;
@@ -204,7 +203,7 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
     /// <remarks>Python: async_chat.handle_read()</remarks>
     protected override void HandleRead()
     {
-        if (_lingering)
+        if (_state == ChatState.Lingering)
         {
             DrainWhileLingering();
             return;
@@ -255,27 +254,6 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
         }
     }
 
-    /// <summary>
-    /// Sends queued data: <see cref="InitiateSend"/>, repeated while the socket takes whole blocks
-    /// (at most 64 times). CPython sends once per writable event; the peer sees the same bytes, but a
-    /// producer of 4 KiB blocks no longer costs a poll per block.
-    /// </summary>
-    /// <remarks>Python: async_chat.handle_write()</remarks>
-    protected override void HandleWrite()
-    {
-        for (int i = 0; i < 64; i++)
-        {
-            _sentWholeBlock = false;
-            InitiateSend();
-            if (!_sentWholeBlock || _fifo.Count == 0 || Fileno < 0)
-            {
-                return;
-            }
-        }
-    }
-
-    private bool _sentWholeBlock;
-
     /// <summary>Closes the channel.</summary>
     /// <remarks>Python: async_chat.handle_close()</remarks>
     protected internal override void HandleClose() => Close();
@@ -287,14 +265,17 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
     /// </summary>
     /// <returns>Whether to watch for reading.</returns>
     /// <remarks>Python: async_chat.readable()</remarks>
-    public override bool Readable() => _lingering || (!_readingPaused && !_overflowClosing && !_eofPending);
+    public override bool Readable() => _state == ChatState.Lingering || (_state == ChatState.Open && !_readingPaused);
 
     /// <summary>True while output is queued or the channel is not yet connected.</summary>
     /// <returns>Whether to watch for writing.</returns>
     /// <remarks>Python: async_chat.writable()</remarks>
     public override bool Writable() => _fifo.Count > 0 || !Connected;
 
-    /// <summary>Closes the channel and returns its receive buffer.</summary>
+    /// <summary>
+    /// Closes the channel: sends first what was pushed earlier in this pass, then ends every timer
+    /// the channel has, returns its receive buffer and its queued output's pooled segments.
+    /// </summary>
     /// <remarks>Python: dispatcher.close()</remarks>
     public override void Close()
     {
@@ -304,8 +285,7 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
             FlushBatched();
         }
 
-        _lingerTimer?.Cancel();
-        _lingering = false;
+        EnterClosed();
         base.Close();
         if (!_reading)
         {
@@ -313,11 +293,12 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
         }
     }
 
-    /// <summary>Drops buffered input and all queued output (including producers and a pending close).</summary>
+    /// <summary>Drops buffered input and all queued output (including producers and a pending close); the next message starts from nothing.</summary>
     /// <remarks>Python: async_chat.discard_buffers()</remarks>
     public void DiscardBuffers()
     {
         _framer.Discard();
+        ResetMessage();
         _fifo.Clear();
         AfterOutputChange();
     }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Asyncore.Reactor;
 
 namespace Asyncore;
@@ -6,15 +5,14 @@ namespace Asyncore;
 public partial class Dispatcher
 {
     private TimeSpan? _idleTimeout;
-    private LoopTimer? _idleTimer;
-    private bool _idleQueued;
-    private long _lastActivity;
+    private Deadline? _idle;
     private bool _closeNotified;
 
     /// <summary>
     /// When set, a channel that receives and sends no bytes for this long gets
-    /// <see cref="HandleIdle"/> (which closes it by default). Null (the default) never times out.
-    /// Set it on the loop's thread, once the channel is in its map.
+    /// <see cref="HandleIdle"/> (which closes it by default). Null (the default) never times out, and
+    /// so does a time too long to represent (<see cref="TimeSpan.MaxValue"/>). Setting it starts the
+    /// wait again from now, shorter or longer than before. Set it on the loop's thread.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is not positive.</exception>
     public TimeSpan? IdleTimeout
@@ -28,23 +26,24 @@ public partial class Dispatcher
             }
 
             _idleTimeout = value;
-            _lastActivity = Stopwatch.GetTimestamp();
-            if (value is not null && !_idleQueued)
+            if (value is { } timeout)
             {
-                _idleTimer ??= new LoopTimer(OnIdleTimer);
-                _idleTimer.Reset();
-                _idleQueued = true;
-                _map.Schedule(_idleTimer, _lastActivity + Ticks(value.Value));
+                _idle ??= new Deadline(() => Guard(HandleIdle));
+                _idle.Set(_map.Reactor.Timers, Deadline.After(Deadline.Now, timeout));
+            }
+            else
+            {
+                _idle?.Clear();
             }
         }
     }
 
-    /// <summary>The channel moved bytes: an idle timeout starts again.</summary>
+    /// <summary>The channel moved bytes: an idle timeout starts again (a field write; the timer catches up when it fires).</summary>
     internal void Touch()
     {
-        if (_idleTimeout.HasValue)
+        if (_idle is { Armed: true } idle)
         {
-            _lastActivity = Stopwatch.GetTimestamp();
+            idle.Extend(Deadline.After(Deadline.Now, _idleTimeout!.Value));
         }
     }
 
@@ -77,25 +76,12 @@ public partial class Dispatcher
     {
         _closeNotified = false;
         _closeCountAtSocket = CloseCount;
+        OnNewSocket();
     }
 
-    private void OnIdleTimer()
+    /// <summary>A new socket or descriptor was adopted: subclasses reset their per-connection state.</summary>
+    private protected virtual void OnNewSocket()
     {
-        _idleQueued = false;
-        if (_idleTimeout is not { } timeout || Fileno < 0)
-        {
-            return;
-        }
-
-        long due = _lastActivity + Ticks(timeout);
-        if (Stopwatch.GetTimestamp() < due)
-        {
-            _idleQueued = true;
-            _map.Schedule(_idleTimer!, due);
-            return;
-        }
-
-        Guard(HandleIdle);
     }
 
     /// <summary>Runs a library-initiated callback with the loop's error rules.</summary>
@@ -114,6 +100,4 @@ public partial class Dispatcher
             EventDispatch.Fail(this, e);
         }
     }
-
-    private protected static long Ticks(TimeSpan t) => (long)(t.TotalSeconds * Stopwatch.Frequency);
 }

@@ -21,10 +21,7 @@ public partial class Dispatcher : IDisposable
     private SocketMap _map;
     private nint _fileno = -1;
 
-    /// <summary>Set to the pass number when the loop polls this channel, and to -1 by <see cref="Close"/>: events are delivered only to a channel polled in the same pass and not closed since.</summary>
-    internal long PolledPass;
-
-    /// <summary>Counts calls to <see cref="Close"/>, so a dispatcher of events can tell that a callback closed the channel.</summary>
+    /// <summary>Counts calls to <see cref="Close"/> (the channel's close generation), so a dispatcher of events can tell that a callback closed the channel.</summary>
     internal int CloseCount;
 
     /// <summary>
@@ -88,7 +85,7 @@ public partial class Dispatcher : IDisposable
         protected set
         {
             _connected = value;
-            MarkInterestDirty();
+            InterestChanged();
         }
     }
 
@@ -100,42 +97,27 @@ public partial class Dispatcher : IDisposable
         protected set
         {
             _accepting = value;
-            MarkInterestDirty();
+            InterestChanged();
         }
     }
 
     private bool _connected;
     private bool _accepting;
-    private bool _interestDirty;
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<Type, bool> s_stable = new();
 
-    /// <summary>The map the channel is registered in now (it may differ from <see cref="Map"/>).</summary>
-    internal SocketMap? RegisteredMap;
+    /// <summary>The channel's row in its loop's descriptor table, while it is in a map.</summary>
+    internal Reactor.Registration? Registration;
 
     /// <summary>
-    /// Whether Readable() and Writable() are the library's own (not overridden), so their answers
-    /// change only through library code, which calls <see cref="MarkInterestDirty"/>; the epoll
-    /// backend then re-asks only channels marked dirty, instead of every channel on every pass.
+    /// The one "something the predicates depend on changed" entry: the loop asks this channel's
+    /// Readable()/Writable() again on its next pass. Library state that the predicates read calls it.
     /// </summary>
-    internal bool StablePredicates => s_stable.GetOrAdd(GetType(), static (_, self) =>
-        // A delegate to a virtual method binds the most-derived override.
-        IsLibraryType(new Func<bool>(self.Readable).Method.DeclaringType) &&
-        IsLibraryType(new Func<bool>(self.Writable).Method.DeclaringType), this);
-
-    private static bool IsLibraryType(Type? t) => t == typeof(Dispatcher) || t == typeof(AsyncChat);
-
-    /// <summary>Something the predicates depend on changed: the epoll backend asks this channel again on the next pass.</summary>
-    internal void MarkInterestDirty()
+    internal void InterestChanged()
     {
-        if (!_interestDirty && RegisteredMap is { } map)
+        if (Registration is { Changed: false } reg)
         {
-            _interestDirty = true;
-            map.AddDirty(this);
+            reg.Reactor.MarkChanged(reg);
         }
     }
-
-    /// <summary>Taken off the dirty list by a pass.</summary>
-    internal void ClearInterestDirty() => _interestDirty = false;
 
     /// <summary>Whether a non-blocking <see cref="Connect"/> is under way.</summary>
     /// <remarks>Python: dispatcher.connecting</remarks>
@@ -214,6 +196,9 @@ public partial class Dispatcher : IDisposable
 
     /// <summary>What owns the descriptor now: a new owner under a known number tells a backend the number was reused.</summary>
     internal virtual object PollOwner => (object?)Socket ?? this;
+
+    /// <summary>Whether the socket was disposed behind the channel's back (not through <see cref="Close"/>).</summary>
+    internal virtual bool DescriptorClosedElsewhere => Socket is { } s && s.SafeHandle.IsClosed;
 
     /// <summary>Adopts a descriptor that is not a Socket (used by <see cref="FileDispatcher"/>).</summary>
     internal void SetDescriptor(nint fd, SocketMap? map = null)
@@ -299,7 +284,7 @@ public partial class Dispatcher : IDisposable
         Socket socket = Socket ?? throw Errors.NoSocket();
         Connected = false;
         Connecting = true;
-        MarkInterestDirty();
+        InterestChanged();
         SocketError error = SocketError.Success;
         try
         {
@@ -473,10 +458,8 @@ public partial class Dispatcher : IDisposable
         Connected = false;
         Accepting = false;
         Connecting = false;
-        PolledPass = -1;
         CloseCount++;
-        _idleTimer?.Cancel();
-        _idleQueued = false;
+        _idle?.Clear();
         DelChannel();
         CloseHandle();
     }

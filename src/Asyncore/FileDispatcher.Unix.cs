@@ -38,6 +38,8 @@ public class FileDispatcher : Dispatcher
 
     internal override object PollOwner => (object?)File ?? this;
 
+    internal override bool DescriptorClosedElsewhere => File is { Fd: < 0 };
+
     /// <summary>Reads from the descriptor: 0 at end of file (after <see cref="Dispatcher.HandleClose"/>), <see cref="Dispatcher.WouldBlock"/> when nothing is there yet.</summary>
     /// <param name="buffer">Where the bytes go.</param>
     /// <returns>The number of bytes read.</returns>

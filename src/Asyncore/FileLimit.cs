@@ -1,22 +1,26 @@
 using System.Runtime.Versioning;
 using Asyncore.Interop;
+using Microsoft.Extensions.Logging;
 
 namespace Asyncore;
 
 /// <summary>
-/// The process's open-file limit, which bounds how many connections one loop can hold. The loop
-/// raises it on its first pass as far as it may (the soft limit to the hard one; as root, both to
-/// the kernel's fs.nr_open) and says so once on standard error when it stays low.
+/// The process's open-file limit, which bounds how many connections one loop can hold. Raising it
+/// changes the whole process, so the library never does it by itself: a server calls
+/// <see cref="Raise(ILogger?)"/> once at start-up (the samples do), as Redis raises it for
+/// <c>maxclients</c> and nginx for <c>worker_rlimit_nofile</c>.
 /// </summary>
 public static class FileLimit
 {
     private const ulong Wanted = 1 << 20;
-    private static int s_done;
+
+    /// <summary>Below this many descriptors <see cref="Raise(ILogger?)"/> warns that the limit bounds the connections a loop holds.</summary>
+    public const long LowLimit = 65536;
 
     /// <summary>The soft limit on open descriptors now (-1 where it cannot be read).</summary>
     public static long Current => OperatingSystem.IsLinux() && Libc.GetRLimit(Libc.RLIMIT_NOFILE_LINUX, out Libc.RLimit l) == 0 ? (long)Math.Min(l.Current, long.MaxValue) : -1;
 
-    /// <summary>Raises the limit as far as this process may; the loop calls it once on its first pass.</summary>
+    /// <summary>Raises the limit as far as this process may: the soft limit to the hard one; as root, both to the kernel's fs.nr_open (at most 2^20).</summary>
     /// <returns>The soft limit afterwards (-1 where it cannot be read).</returns>
     public static long Raise()
     {
@@ -28,17 +32,30 @@ public static class FileLimit
         return RaiseLinux();
     }
 
-    internal static void RaiseOnce()
+    /// <summary>
+    /// <see cref="Raise()"/>, then one log line: at Information with the limit reached, or at Warning
+    /// when it stays under <see cref="LowLimit"/> (with what to do about it).
+    /// </summary>
+    /// <param name="logger">Where the line goes; null writes nothing.</param>
+    /// <returns>The soft limit afterwards (-1 where it cannot be read).</returns>
+    public static long Raise(ILogger? logger)
     {
-        // Called every pass: a plain read after the first time, no interlocked operation.
-        if (Volatile.Read(ref s_done) == 0 && Interlocked.Exchange(ref s_done, 1) == 0)
+        long now = Raise();
+        if (logger is null || now < 0)
         {
-            long now = Raise();
-            if (now >= 0 && now < 65536)
-            {
-                Console.Error.WriteLine($"asyncore: this process may open only {now} descriptors, so a loop holds fewer than {now} connections; raise the hard limit (ulimit -Hn) to hold more");
-            }
+            return now;
         }
+
+        if (now < LowLimit)
+        {
+            logger.LogWarning("this process may open only {Limit} descriptors, so a loop holds fewer than {Limit} connections; raise the hard limit (ulimit -Hn) to hold more", now, now);
+        }
+        else
+        {
+            logger.LogInformation("open-file limit: {Limit} descriptors", now);
+        }
+
+        return now;
     }
 
     [SupportedOSPlatform("linux")]

@@ -1,3 +1,5 @@
+using Asyncore.Reactor;
+
 namespace Asyncore;
 
 /// <summary>A callback scheduled on a loop with <see cref="SocketMap.CallLater"/>; cancel it with <see cref="Cancel"/>.</summary>
@@ -7,8 +9,20 @@ public sealed class LoopTimer
 
     internal Action Callback { get; }
 
-    /// <summary>When it is due, in <see cref="System.Diagnostics.Stopwatch"/> ticks; 0 while not scheduled.</summary>
-    internal long DueTicks { get; set; }
+    /// <summary>When it is due, in <see cref="System.Diagnostics.Stopwatch"/> ticks (valid while scheduled).</summary>
+    internal long Due;
+
+    /// <summary>Order among equal deadlines: the order they were set in.</summary>
+    internal long Seq;
+
+    /// <summary>Its place in <see cref="Heap"/>, -1 while not scheduled.</summary>
+    internal int HeapIndex = -1;
+
+    /// <summary>The heap it is queued in, null while not scheduled.</summary>
+    internal TimerHeap? Heap;
+
+    /// <summary>Whether it is queued on a loop now.</summary>
+    internal bool Scheduled => HeapIndex >= 0;
 
     /// <summary>Whether <see cref="Cancel"/> was called.</summary>
     public bool Cancelled { get; private set; }
@@ -16,13 +30,14 @@ public sealed class LoopTimer
     /// <summary>Whether it has run.</summary>
     public bool Fired { get; internal set; }
 
-    /// <summary>Stops the callback from running, if it has not run yet. Call it on the loop's thread.</summary>
-    public void Cancel() => Cancelled = true;
-
-    /// <summary>Makes a cancelled timer usable again (the library reuses one timer per channel and purpose).</summary>
-    internal void Reset()
+    /// <summary>
+    /// Stops the callback from running, if it has not run yet, and takes the timer off its loop at
+    /// once, so the loop holds no reference to it or to what its callback captured. Call it on the
+    /// loop's thread.
+    /// </summary>
+    public void Cancel()
     {
-        Cancelled = false;
-        Fired = false;
+        Cancelled = true;
+        Heap?.Remove(this);
     }
 }

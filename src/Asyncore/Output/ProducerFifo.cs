@@ -2,25 +2,45 @@ namespace Asyncore.Output;
 
 /// <summary>
 /// async_chat's producer_fifo: a deque of entries (bytes, a producer, or the close marker) in a
-/// reused ring array. Bytes pushed as spans are copied into one staging array per channel that is
-/// reused once the queue drains, so steady-state pushing allocates nothing.
+/// ring array. Bytes pushed as spans are copied once into a <see cref="SegmentBuffer"/>; their
+/// entries only say how many of its bytes they own, in queue order, so the entries and the
+/// segments drain together. Bytes pushed as memory (and producers' blocks) are queued as they are.
 /// </summary>
 internal sealed class ProducerFifo
 {
-    private const int KeepStage = 64 * 1024;
+    /// <summary>
+    /// What one queued entry costs beyond its payload: its slot in the ring (an <see cref="Entry"/>
+    /// is 32 bytes on 64-bit) plus bookkeeping. Output limits count it, so a flood of tiny pushes
+    /// cannot hide behind a small payload.
+    /// </summary>
+    internal const int EntryOverhead = 48;
 
-    private Entry[] _items = new Entry[8];
+    private const int MinCapacity = 8;
+
+    /// <summary>A ring larger than this (about 40 KiB) is given up when the queue drains; smaller ones are kept for the next burst.</summary>
+    private const int KeepCapacity = 1024;
+
+    private readonly SegmentBuffer _staged = new();
+    private Entry[] _items = new Entry[MinCapacity];
     private int _head;
     private int _count;
-    private byte[] _stage = [];
-    private int _staged;
+    private long _queuedBytes;
 
     /// <summary>One queued item.</summary>
     internal struct Entry
     {
+        /// <summary>Bytes queued as memory (not copied).</summary>
         internal ReadOnlyMemory<byte> Data;
+
+        /// <summary>How many bytes at the head of the segment buffer this entry owns (0 for other kinds).</summary>
+        internal int Staged;
+
         internal IProducer? Producer;
         internal bool IsClose;
+
+        internal readonly int Length => Staged > 0 ? Staged : Data.Length;
+
+        internal readonly bool IsBytes => !IsClose && Producer is null;
     }
 
     /// <summary>How many entries are queued.</summary>
@@ -29,64 +49,102 @@ internal sealed class ProducerFifo
     /// <summary>The entry at the head (valid only while <see cref="Count"/> &gt; 0 and until the next change).</summary>
     internal ref Entry First => ref _items[_head];
 
-    private long _queuedBytes;
-
-    /// <summary>The bytes queued as data entries (producers not counted), kept as a running total.</summary>
+    /// <summary>The bytes queued as data (producers not yet pulled are not counted).</summary>
     internal long QueuedBytes => _queuedBytes;
 
-    /// <summary>Removes <paramref name="count"/> sent bytes from the head data entry.</summary>
-    internal void ConsumeFront(int count)
+    /// <summary>What the queue costs in memory: payload plus <see cref="EntryOverhead"/> per entry.</summary>
+    internal long QueuedCost => _queuedBytes + ((long)_count * EntryOverhead);
+
+    /// <summary>Pooled segments held now (for tests).</summary>
+    internal int StagedSegments => _staged.Segments;
+
+    /// <summary>Copies <paramref name="data"/> once and queues it as entries of at most <paramref name="piece"/> bytes (CPython splits push data so).</summary>
+    internal void EnqueueCopy(ReadOnlySpan<byte> data, int piece)
     {
-        ref Entry head = ref _items[_head];
-        if (count < head.Data.Length)
+        _staged.Append(data);
+        for (int i = 0; i < data.Length; i += piece)
         {
-            head.Data = head.Data[count..];
-            _queuedBytes -= count;
-        }
-        else
-        {
-            DequeueFront();
+            Enqueue(new Entry { Staged = Math.Min(piece, data.Length - i) });
         }
     }
 
+    internal void Enqueue(in Entry entry)
+    {
+        _queuedBytes += entry.Length;
+        Grow();
+        _items[(_head + _count) & (_items.Length - 1)] = entry;
+        _count++;
+    }
+
+    /// <summary>Puts a producer's block in front of the producer (async_chat's appendleft).</summary>
+    internal void EnqueueFront(ReadOnlyMemory<byte> data)
+    {
+        _queuedBytes += data.Length;
+        Grow();
+        _head = (_head - 1) & (_items.Length - 1);
+        _items[_head] = new Entry { Data = data };
+        _count++;
+    }
+
     /// <summary>
-    /// The head data entry, extended over the following data entries while they sit right after it
-    /// in the same array (up to <paramref name="max"/> bytes): one span for one send.
+    /// Up to <paramref name="max"/> bytes of the head entry (which must hold bytes) as one span; staged
+    /// bytes that straddle two segments are copied into <paramref name="scratch"/>.
+    /// </summary>
+    internal ReadOnlySpan<byte> HeadBytes(int max, Span<byte> scratch)
+    {
+        ref Entry head = ref _items[_head];
+        return head.Staged > 0
+            ? _staged.Peek(Math.Min(max, head.Staged), scratch)
+            : head.Data.Span[..Math.Min(max, head.Data.Length)];
+    }
+
+    /// <summary>
+    /// The bytes at the head that can go out in one send without a copy: a memory entry, or the
+    /// staged entries in a row at the head, up to the end of the head segment and <paramref name="max"/> bytes.
     /// </summary>
     internal ReadOnlySpan<byte> ContiguousHead(int max)
     {
         ref Entry head = ref _items[_head];
-        if (!System.Runtime.InteropServices.MemoryMarshal.TryGetArray(head.Data, out ArraySegment<byte> first))
+        if (head.Staged == 0)
         {
-            return head.Data.Span;
+            return head.Data.Span[..Math.Min(max, head.Data.Length)];
         }
 
-        int end = first.Offset + first.Count;
-        for (int i = 1; i < _count && end - first.Offset < max; i++)
+        long run = 0;
+        for (int i = 0; i < _count && run < max; i++)
         {
-            ref Entry next = ref _items[(_head + i) & (_items.Length - 1)];
-            if (next.IsClose || next.Producer is not null
-                || !System.Runtime.InteropServices.MemoryMarshal.TryGetArray(next.Data, out ArraySegment<byte> seg)
-                || !ReferenceEquals(seg.Array, first.Array) || seg.Offset != end)
+            int staged = _items[(_head + i) & (_items.Length - 1)].Staged;
+            if (staged == 0)
             {
                 break;
             }
 
-            end += seg.Count;
+            run += staged;
         }
 
-        return new ReadOnlySpan<byte>(first.Array, first.Offset, Math.Min(end - first.Offset, Math.Max(max, first.Count)));
+        return _staged.PeekContiguous((int)Math.Min(run, max));
     }
 
-    /// <summary>Removes <paramref name="count"/> sent bytes from the head of the queue, across data entries.</summary>
+    /// <summary>Removes <paramref name="count"/> sent bytes from the head, across byte entries.</summary>
     internal void Consume(int count)
     {
         while (count > 0 && _count > 0)
         {
-            int len = _items[_head].Data.Length;
+            ref Entry head = ref _items[_head];
+            int len = head.Length;
             if (count < len)
             {
-                ConsumeFront(count);
+                if (head.Staged > 0)
+                {
+                    head.Staged -= count;
+                    _staged.Consume(count);
+                }
+                else
+                {
+                    head.Data = head.Data[count..];
+                }
+
+                _queuedBytes -= count;
                 return;
             }
 
@@ -95,66 +153,42 @@ internal sealed class ProducerFifo
         }
     }
 
-    internal void Enqueue(in Entry entry)
-    {
-        _queuedBytes += entry.Data.Length;
-        Grow();
-        _items[(_head + _count) & (_items.Length - 1)] = entry;
-        _count++;
-    }
-
-    internal void EnqueueFront(in Entry entry)
-    {
-        _queuedBytes += entry.Data.Length;
-        Grow();
-        _head = (_head - 1) & (_items.Length - 1);
-        _items[_head] = entry;
-        _count++;
-    }
-
     internal void DequeueFront()
     {
-        _queuedBytes -= _items[_head].Data.Length;
-        _items[_head] = default;
+        ref Entry head = ref _items[_head];
+        if (head.Staged > 0)
+        {
+            _staged.Consume(head.Staged);
+        }
+
+        _queuedBytes -= head.Length;
+        head = default;
         _head = (_head + 1) & (_items.Length - 1);
         _count--;
         if (_count == 0)
         {
-            ResetStage();
+            _head = 0;
+            if (_items.Length > KeepCapacity)
+            {
+                _items = new Entry[MinCapacity]; // a burst's growth is not kept
+            }
         }
     }
 
+    /// <summary>Empties the queue and gives back everything it holds (the channel closed, or discarded its buffers).</summary>
     internal void Clear()
     {
-        Array.Clear(_items);
-        _head = 0;
+        _staged.Clear();
         _count = 0;
+        _head = 0;
         _queuedBytes = 0;
-        ResetStage();
-    }
-
-    /// <summary>Copies <paramref name="data"/> into the staging array and returns the copy.</summary>
-    internal ReadOnlyMemory<byte> Stage(ReadOnlySpan<byte> data)
-    {
-        if (_stage.Length - _staged < data.Length)
+        if (_items.Length > MinCapacity)
         {
-            // Queued entries still point into the old array; it stays alive through them.
-            _stage = new byte[Math.Max(Math.Max(4096, data.Length), _stage.Length * 2)];
-            _staged = 0;
+            _items = new Entry[MinCapacity];
         }
-
-        var copy = new Memory<byte>(_stage, _staged, data.Length);
-        data.CopyTo(copy.Span);
-        _staged += data.Length;
-        return copy;
-    }
-
-    private void ResetStage()
-    {
-        _staged = 0;
-        if (_stage.Length > KeepStage)
+        else
         {
-            _stage = [];
+            Array.Clear(_items);
         }
     }
 

@@ -2,15 +2,19 @@ namespace Asyncore.Polling;
 
 /// <summary>
 /// A readiness backend. The loop owns the semantics (which channels are asked about, in which order
-/// callbacks run); a backend owns only the system calls. Every pass the loop calls
-/// <see cref="SetInterest"/> once for every channel in the map, then <see cref="Wait"/> once.
+/// callbacks run) and the interest masks; a backend owns only the system calls (Redis's aeApi*).
+/// A backend that keeps a kernel set (<see cref="KeepsInterest"/>: epoll) is told only the masks
+/// that changed; the others are handed every watched descriptor before each <see cref="Wait"/>.
 /// </summary>
 internal interface IPoller : IDisposable
 {
     /// <summary>"select", "poll" or "epoll".</summary>
     string Name { get; }
 
-    /// <summary>What the channel wants this pass; <see cref="PollFlags.None"/> means it is not watched at all.</summary>
+    /// <summary>Whether the backend remembers interest between waits (epoll), or must be handed every watched descriptor before each wait (select, poll).</summary>
+    bool KeepsInterest { get; }
+
+    /// <summary>What the channel wants now; <see cref="PollFlags.None"/> means it is not watched at all.</summary>
     void SetInterest(in PollTarget target, PollFlags interest);
 
     /// <summary>The channel left the map: forget it.</summary>

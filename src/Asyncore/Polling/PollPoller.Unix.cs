@@ -15,6 +15,8 @@ internal sealed class PollPoller : IPoller
     private Libc.PollFd[] _fds = new Libc.PollFd[64];
     private int _count;
 
+    public bool KeepsInterest => false;
+
     public string Name => "poll";
 
     public void SetInterest(in PollTarget target, PollFlags interest)

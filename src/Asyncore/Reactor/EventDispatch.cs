@@ -27,7 +27,7 @@ internal static class EventDispatch
         }
         finally
         {
-            obj.MarkInterestDirty();
+            obj.InterestChanged();
         }
     }
 
@@ -48,7 +48,7 @@ internal static class EventDispatch
         }
         finally
         {
-            obj.MarkInterestDirty();
+            obj.InterestChanged();
         }
     }
 
@@ -69,7 +69,7 @@ internal static class EventDispatch
         }
         finally
         {
-            obj.MarkInterestDirty();
+            obj.InterestChanged();
         }
     }
 
@@ -116,7 +116,7 @@ internal static class EventDispatch
         }
         finally
         {
-            obj.MarkInterestDirty();
+            obj.InterestChanged();
         }
     }
 

@@ -9,6 +9,11 @@ namespace Asyncore.Reactor;
 /// Wakes a loop blocked in its poll from another thread: a connected socket pair whose read end
 /// every pass watches. A socket pair rather than an eventfd, so select, poll(2) and epoll all take
 /// it (Socket.Select only takes sockets). Only the first wake-up before the loop drains it writes.
+/// The order is libuv's (<c>uv__async_io</c>): the loop reads the pair empty first and clears the
+/// flag after, so a wake-up that lands between the two either finds the flag still set (and the
+/// posted work it guards is run right after the clear) or writes a byte that the next wait sees.
+/// Clearing first loses wake-ups: a byte written after the clear is read by the drain while the
+/// flag stays set, and no later <see cref="Wake"/> writes again.
 /// </summary>
 internal sealed class Waker : IDisposable
 {
@@ -39,12 +44,15 @@ internal sealed class Waker : IDisposable
     }
 
     /// <summary>Loop thread: consume the wake-up bytes.</summary>
+    /// <remarks>Run the posted work after this returns: work posted before the clear is then seen.</remarks>
     internal void Drain()
     {
-        Volatile.Write(ref _signalled, 0);
         while (_read.Receive(_drain, SocketFlags.None, out SocketError error) > 0 && error == SocketError.Success)
         {
         }
+
+        // A full fence: the posted queue is read after the flag is clear.
+        Interlocked.Exchange(ref _signalled, 0);
     }
 
     public void Dispose()

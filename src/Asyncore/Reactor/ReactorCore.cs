@@ -1,0 +1,585 @@
+using System.Collections.Concurrent;
+using Asyncore.Polling;
+using Microsoft.Extensions.Logging;
+
+namespace Asyncore.Reactor;
+
+/// <summary>
+/// The loop's state, owned in one place (Redis's <c>aeEventLoop</c>): the descriptor table with each
+/// descriptor's interest mask, the list of rows whose interest may have changed, the backend, the
+/// wake-up pair and the posted queue, the timer heap and the end-of-pass hooks. A
+/// <see cref="SocketMap"/> is the dict asyncore has and tells this table who joined and left;
+/// <see cref="EventLoop"/> asks it for passes. Channels only say that something changed
+/// (<see cref="Dispatcher.InterestChanged"/>).
+/// </summary>
+/// <remarks>
+/// One interest tracker serves every backend: a pass asks the predicates of the channels that
+/// override them (every pass, as CPython does) and of the rows marked changed, each at most once;
+/// epoll is told only the masks that changed (ADD/MOD/DEL), select and poll(2) rebuild their sets
+/// from the masks. The changed list is emptied on every pass of every backend and a row that left
+/// the map drops its channel, so nothing the table holds outlives the channel's stay in the map.
+/// </remarks>
+internal sealed class ReactorCore : IDisposable
+{
+    /// <summary>How often epoll checks for sockets disposed behind their channel's back (the kernel forgets them without an event).</summary>
+    private const int SweepMs = 1000;
+
+    private readonly SocketMap _map;
+    private readonly Dictionary<nint, Registration> _table = new();
+    private readonly List<Registration> _askEveryPass = new();
+    private Registration[] _askSnapshot = new Registration[16];
+    private List<Registration> _changed = new();
+    private List<Registration> _changedSpare = new();
+    private readonly List<Registration> _closedElsewhere = new();
+    private readonly TimerHeap _timers = new();
+    private readonly ConcurrentQueue<Action> _posted = new();
+    private List<IPassEndHook> _passEnd = new();
+    private List<IPassEndHook> _passEndSpare = new();
+    private PollEvent[] _events = new PollEvent[16];
+    private Waker? _waker;
+    private IPoller? _poller;
+    private PollerKind _pollerKind;
+    private long _pass;
+
+    internal ReactorCore(SocketMap map) => _map = map;
+
+    /// <summary>True while a pass dispatches events, posted work and timers: replies wait for its end.</summary>
+    internal bool InPass { get; private set; }
+
+    /// <summary>The loop's timers.</summary>
+    internal TimerHeap Timers => _timers;
+
+    /// <summary>How many descriptors the table holds (the map's count).</summary>
+    internal int Count => _table.Count;
+
+    // ---- the descriptor table -------------------------------------------------------------
+
+    /// <summary>A channel joined the map under <paramref name="fd"/> (replacing whatever row was there).</summary>
+    internal void Register(nint fd, Dispatcher channel)
+    {
+        if (_table.TryGetValue(fd, out Registration? old))
+        {
+            if (ReferenceEquals(old.Channel, channel))
+            {
+                return;
+            }
+
+            Drop(old);
+        }
+
+        var reg = new Registration(this, fd, channel, !PredicateKind.IsLibraryOwned(channel));
+        _table[fd] = reg;
+        channel.Registration = reg;
+        if (reg.AskEveryPass)
+        {
+            reg.AskIndex = _askEveryPass.Count;
+            _askEveryPass.Add(reg);
+        }
+        else
+        {
+            MarkChanged(reg);
+        }
+    }
+
+    /// <summary>The channel under <paramref name="fd"/> left the map.</summary>
+    internal void Unregister(nint fd)
+    {
+        if (_table.TryGetValue(fd, out Registration? reg))
+        {
+            Drop(reg);
+        }
+    }
+
+    /// <summary>Every channel left the map.</summary>
+    internal void UnregisterAll()
+    {
+        foreach (Registration reg in _table.Values)
+        {
+            Forget(reg);
+        }
+
+        _table.Clear();
+        _askEveryPass.Clear();
+    }
+
+    private void Drop(Registration reg)
+    {
+        _table.Remove(reg.Fd);
+        if (reg.AskIndex >= 0)
+        {
+            // Swap-remove: the last row takes this one's place.
+            int last = _askEveryPass.Count - 1;
+            Registration moved = _askEveryPass[last];
+            _askEveryPass[reg.AskIndex] = moved;
+            moved.AskIndex = reg.AskIndex;
+            _askEveryPass.RemoveAt(last);
+        }
+
+        Forget(reg);
+    }
+
+    private void Forget(Registration reg)
+    {
+        reg.AskIndex = -1;
+        if (reg.Channel is { } channel && ReferenceEquals(channel.Registration, reg))
+        {
+            channel.Registration = null;
+        }
+
+        reg.Channel = null;
+        reg.Armed = false;
+        if (reg.Mask != PollFlags.None)
+        {
+            reg.Mask = PollFlags.None;
+            _poller?.Remove(reg.Fd);
+        }
+    }
+
+    /// <summary>The one "state changed" entry: the row is asked again on the next pass.</summary>
+    internal void MarkChanged(Registration reg)
+    {
+        if (!reg.Changed)
+        {
+            reg.Changed = true;
+            _changed.Add(reg);
+        }
+    }
+
+    // ---- posted work and timers ------------------------------------------------------------
+
+    /// <summary>Any thread: queue work for the loop's thread and wake the loop.</summary>
+    internal void Post(Action action)
+    {
+        _posted.Enqueue(action);
+        Volatile.Read(ref _waker)?.Wake();
+    }
+
+    /// <summary>Loop thread: a channel's output waits for the end of this pass.</summary>
+    internal void AtPassEnd(IPassEndHook hook) => _passEnd.Add(hook);
+
+    private Waker EnsureWaker()
+    {
+        Waker? w = _waker;
+        if (w is null)
+        {
+            w = new Waker();
+            Volatile.Write(ref _waker, w);
+            if (!_posted.IsEmpty)
+            {
+                w.Wake();
+            }
+        }
+
+        return w;
+    }
+
+    private void RunPosted()
+    {
+        if (_posted.IsEmpty)
+        {
+            return; // every pass asks: IsEmpty is a read, Count walks the queue's segments
+        }
+
+        int n = _posted.Count;
+        while (n-- > 0 && _posted.TryDequeue(out Action? action))
+        {
+            try
+            {
+                action();
+            }
+            catch (ExitNowException)
+            {
+                throw;
+            }
+            catch (Exception e)
+            {
+                LogLoopError(e, "a posted action");
+            }
+        }
+    }
+
+    /// <summary>The wait a pass may take: <paramref name="timeoutMs"/> (negative: forever), cut to the next deadline.</summary>
+    private int TimeoutUntilNextTimer(int timeoutMs)
+    {
+        if (!_timers.TryPeekDue(out long due))
+        {
+            return timeoutMs;
+        }
+
+        double ms = Math.Ceiling((due - Deadline.Now) * 1000.0 / System.Diagnostics.Stopwatch.Frequency);
+        long wait = ms <= 0 ? 0 : ms >= int.MaxValue ? int.MaxValue : (long)ms;
+        return timeoutMs < 0 ? (int)wait : (int)Math.Min(wait, timeoutMs);
+    }
+
+    private void RunTimers()
+    {
+        long now = Deadline.Now;
+        while (_timers.PopDue(now) is { } timer)
+        {
+            timer.Fired = true;
+            try
+            {
+                timer.Callback();
+            }
+            catch (ExitNowException)
+            {
+                throw;
+            }
+            catch (Exception e)
+            {
+                LogLoopError(e, "a timer callback");
+            }
+        }
+    }
+
+    private void RunPassEndHooks()
+    {
+        while (_passEnd.Count > 0)
+        {
+            (_passEnd, _passEndSpare) = (_passEndSpare, _passEnd);
+            foreach (IPassEndHook hook in _passEndSpare)
+            {
+                hook.AtPassEnd();
+            }
+
+            _passEndSpare.Clear();
+        }
+    }
+
+    /// <summary>Logs an exception from work the loop runs for nobody's channel (posted actions, timers); the loop goes on.</summary>
+    internal void LogLoopError(Exception e, string what)
+    {
+        if (_map.Logger is { } logger)
+        {
+            logger.LogError(e, "{What} threw; the loop goes on", what);
+        }
+        else
+        {
+            Console.Error.WriteLine($"error: {what} threw {e}");
+        }
+    }
+
+    // ---- one pass ---------------------------------------------------------------------------
+
+    /// <summary>
+    /// One pass: run posted work, ask the predicates that may have changed, bring the backend up to
+    /// date, wait, dispatch, run due timers, then the end-of-pass hooks.
+    /// </summary>
+    internal void RunPass(PollerKind kind, double timeout, bool evenIfEmpty)
+    {
+        if (_table.Count == 0 && !evenIfEmpty)
+        {
+            return;
+        }
+
+        Waker waker = EnsureWaker();
+        RunPosted();
+        if (_table.Count == 0 && !evenIfEmpty)
+        {
+            return;
+        }
+
+        IPoller poller = PollerFor(kind);
+        bool selectFlavour = kind == PollerKind.Select;
+        long pass = ++_pass;
+
+        AskPredicates(poller, selectFlavour, pass);
+        if (!poller.KeepsInterest)
+        {
+            Rebuild(poller);
+        }
+
+        poller.SetInterest(new PollTarget(waker.Fd, waker.Socket, waker), PollFlags.In);
+
+        // asyncore.poll sleeps when nobody is interested (select() rejects three empty lists);
+        // here that sleep is a wait on the wake-up socket, so a Post from another thread ends it.
+        int timeoutMs = TimeoutUntilNextTimer(timeout < 0 ? -1 : (int)Math.Min(int.MaxValue, timeout * 1000));
+        Span<PollEvent> events = Wait(poller, timeoutMs);
+
+        InPass = true;
+        try
+        {
+            foreach (PollEvent ev in events)
+            {
+                if (ev.Fd == waker.Fd)
+                {
+                    waker.Drain();
+                    RunPosted();
+                    break;
+                }
+            }
+
+            DispatchClosedElsewhere();
+            if (selectFlavour)
+            {
+                DispatchSelect(events, PollFlags.In);
+                DispatchSelect(events, PollFlags.Out);
+                DispatchSelect(events, PollFlags.Pri);
+            }
+            else
+            {
+                foreach (PollEvent ev in events)
+                {
+                    if (Lookup(ev.Fd) is { } obj)
+                    {
+                        EventDispatch.ReadWrite(obj, ev.Flags);
+                    }
+                }
+            }
+
+            RunTimers();
+        }
+        finally
+        {
+            InPass = false;
+            RunPassEndHooks();
+        }
+    }
+
+    /// <summary>The backend of a kind; a different kind than last time starts a new backend that knows nobody yet.</summary>
+    private IPoller PollerFor(PollerKind kind)
+    {
+        if (_poller is not null && _pollerKind == kind)
+        {
+            return _poller;
+        }
+
+        _poller?.Dispose();
+        _poller = PollerFactory.Create(kind);
+        _pollerKind = kind;
+        foreach (Registration reg in _table.Values)
+        {
+            reg.Mask = PollFlags.None; // masks differ between the select and poll flavours
+            reg.Armed = false;
+            MarkChanged(reg);
+        }
+
+        return _poller;
+    }
+
+    /// <summary>Asks each channel that overrides its predicates, then each changed row, at most once this pass.</summary>
+    private void AskPredicates(IPoller poller, bool selectFlavour, long pass)
+    {
+        int n = _askEveryPass.Count;
+        if (n > 0)
+        {
+            if (_askSnapshot.Length < n)
+            {
+                _askSnapshot = new Registration[Math.Max(n, _askSnapshot.Length * 2)];
+            }
+
+            _askEveryPass.CopyTo(_askSnapshot);
+            try
+            {
+                for (int i = 0; i < n; i++)
+                {
+                    Evaluate(_askSnapshot[i], poller, selectFlavour, pass);
+                }
+            }
+            finally
+            {
+                Array.Clear(_askSnapshot, 0, n);
+            }
+        }
+
+        (_changed, _changedSpare) = (_changedSpare, _changed);
+        try
+        {
+            foreach (Registration reg in _changedSpare)
+            {
+                reg.Changed = false;
+                Evaluate(reg, poller, selectFlavour, pass);
+            }
+        }
+        finally
+        {
+            foreach (Registration reg in _changedSpare)
+            {
+                reg.Changed = false;
+            }
+
+            _changedSpare.Clear();
+        }
+    }
+
+    /// <summary>Asks one channel's predicates and, where the answer changed, tells the backend.</summary>
+    private static void Evaluate(Registration reg, IPoller poller, bool selectFlavour, long pass)
+    {
+        if (reg.AskedPass == pass || reg.Channel is not { } obj || obj.Fileno < 0)
+        {
+            return; // asked already, or left the map (closed by an earlier channel's callback)
+        }
+
+        reg.AskedPass = pass;
+        bool r = EventDispatch.Ask(obj, writable: false);
+        bool rawW = EventDispatch.Ask(obj, writable: true);
+        if (reg.Channel is null)
+        {
+            return; // a predicate closed it
+        }
+
+        bool w = rawW && !obj.Accepting;
+        PollFlags flags = selectFlavour
+            // asyncore.poll: r, w (never for a listener), and e for anyone readable or writable.
+            ? (r ? PollFlags.In : 0) | (w ? PollFlags.Out : 0) | (r || rawW ? PollFlags.Pri : 0)
+            // asyncore.poll2: POLLIN|POLLPRI when readable, POLLOUT when writable and not listening.
+            : (r ? PollFlags.In | PollFlags.Pri : 0) | (w ? PollFlags.Out : 0);
+        if (flags != reg.Mask && poller.KeepsInterest)
+        {
+            try
+            {
+                poller.SetInterest(new PollTarget(reg.Fd, obj.Socket, obj.PollOwner), flags);
+            }
+            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ObjectDisposedException)
+            {
+                // The backend refused this descriptor (closed behind the channel's back: EBADF): that channel's fault, not the loop's.
+                reg.Armed = false;
+                EventDispatch.Fail(obj, e);
+                return;
+            }
+        }
+
+        reg.Mask = flags;
+        reg.Armed = true;
+    }
+
+    /// <summary>select and poll(2) keep nothing between passes: hand them every watched descriptor.</summary>
+    private void Rebuild(IPoller poller)
+    {
+        foreach (Registration reg in _table.Values)
+        {
+            if (reg.Mask == PollFlags.None || reg.Channel is not { } obj)
+            {
+                continue;
+            }
+
+            if (obj.DescriptorClosedElsewhere)
+            {
+                _closedElsewhere.Add(reg); // select would throw on it, poll(2) might watch a reused number
+                continue;
+            }
+
+            poller.SetInterest(new PollTarget(reg.Fd, obj.Socket, obj.PollOwner), reg.Mask);
+        }
+    }
+
+    /// <summary>
+    /// The backend's wait. epoll never reports a descriptor that was closed under it (the kernel drops
+    /// it from the set silently), so a long wait is cut into one-second slices and the table is
+    /// checked for sockets disposed behind their channel's back between them.
+    /// </summary>
+    private Span<PollEvent> Wait(IPoller poller, int timeoutMs)
+    {
+        int want = Math.Max(16, (_table.Count + 1) * 3);
+        if (_events.Length < want)
+        {
+            _events = new PollEvent[Math.Max(want, _events.Length * 2)];
+        }
+
+        if (!poller.KeepsInterest || _table.Count == 0)
+        {
+            return _events.AsSpan(0, poller.Wait(timeoutMs, _events));
+        }
+
+        long start = Deadline.Now;
+        while (true)
+        {
+            int left = timeoutMs < 0 ? -1 : Math.Max(0, timeoutMs - (int)System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            bool sliced = left < 0 || left > SweepMs;
+            int n = poller.Wait(sliced ? SweepMs : left, _events);
+            if (n > 0 || !sliced)
+            {
+                return _events.AsSpan(0, n);
+            }
+
+            if (FindClosedElsewhere() > 0)
+            {
+                return [];
+            }
+        }
+    }
+
+    private int FindClosedElsewhere()
+    {
+        foreach (Registration reg in _table.Values)
+        {
+            if (reg.Armed && reg.Channel is { } obj && obj.DescriptorClosedElsewhere)
+            {
+                _closedElsewhere.Add(reg);
+            }
+        }
+
+        return _closedElsewhere.Count;
+    }
+
+    /// <summary>A socket disposed behind its channel's back: the channel hears of it as poll(2)'s POLLNVAL (HandleClose).</summary>
+    private void DispatchClosedElsewhere()
+    {
+        if (_closedElsewhere.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            foreach (Registration reg in _closedElsewhere)
+            {
+                if (reg.Channel is { } obj)
+                {
+                    EventDispatch.ReadWrite(obj, PollFlags.Nval);
+                }
+            }
+        }
+        finally
+        {
+            _closedElsewhere.Clear();
+        }
+    }
+
+    private void DispatchSelect(ReadOnlySpan<PollEvent> events, PollFlags which)
+    {
+        foreach (PollEvent ev in events)
+        {
+            if ((ev.Flags & which) == 0 || Lookup(ev.Fd) is not { } obj)
+            {
+                continue;
+            }
+
+            if (which == PollFlags.In)
+            {
+                EventDispatch.Read(obj);
+            }
+            else if (which == PollFlags.Out)
+            {
+                EventDispatch.Write(obj);
+            }
+            else
+            {
+                EventDispatch.Exception(obj);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The channel an event is for: the one whose row was armed before the wait. A channel closed
+    /// earlier in the pass has no row; one that reused its descriptor within the pass has a row that
+    /// is not armed yet, so a stale event never reaches it.
+    /// </summary>
+    private Dispatcher? Lookup(nint fd) =>
+        _table.TryGetValue(fd, out Registration? reg) && reg.Armed ? reg.Channel : null;
+
+    /// <summary>Releases the backend's kernel resources (the epoll descriptor) and the wake-up pair.</summary>
+    public void Dispose()
+    {
+        _poller?.Dispose();
+        _poller = null;
+        foreach (Registration reg in _table.Values)
+        {
+            reg.Mask = PollFlags.None;
+            reg.Armed = false;
+            MarkChanged(reg);
+        }
+
+        Interlocked.Exchange(ref _waker, null)?.Dispose();
+    }
+}
