@@ -43,13 +43,15 @@ public abstract partial class AsyncChat : IPassEndHook
             // What CPython's push would send at once: the first piece, straight from the caller's
             // bytes; only what the socket does not take is copied.
             int first = Math.Min(data.Length, _outBufferSize);
+            int closes = CloseCount;
             int sent = SendGuarded(data[..first]);
             if (sent < 0)
             {
                 // CPython queued the data before sending, so after a failed send that HandleError
-                // did not close on, all of it is still queued (AsyncChatCPythonTests.PushAfterFailedSend).
+                // did not close on, all of it is still queued
+                // (CPythonBehaviourTests.PushKeepsItsDataWhenTheFirstSendFailsAndHandleErrorDoesNotClose).
                 sent = 0;
-                if (Fileno < 0)
+                if (CloseCount != closes)
                 {
                     return;
                 }

@@ -191,10 +191,12 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
     /// <summary>The length of the longest proper prefix of <paramref name="needle"/> that <paramref name="haystack"/> ends with.</summary>
     /// <param name="haystack">The data.</param>
     /// <param name="needle">The terminator.</param>
-    /// <returns>0 when the data ends with no part of the terminator.</returns>
-    /// <remarks>Python: asynchat.find_prefix_at_end(haystack, needle)</remarks>
+    /// <returns>0 when the data ends with no part of the terminator; -1 for an empty needle, as CPython returns.</returns>
+    /// <remarks>Python: asynchat.find_prefix_at_end(haystack, needle) (CPythonBehaviourTests.FindPrefixAtEndMatchesCPython)</remarks>
     public static int FindPrefixAtEnd(ReadOnlySpan<byte> haystack, ReadOnlySpan<byte> needle) =>
-        ChatFramer.FindPrefixAtEnd(haystack, needle);
+        // CPython's loop starts at len(needle) - 1 and stops at once for -1, since every
+        // bytes object ends with b''. The framer never asks with an empty terminator.
+        needle.IsEmpty ? -1 : ChatFramer.FindPrefixAtEnd(haystack, needle);
 
     /// <summary>
     /// Reads up to <see cref="AcInBufferSize"/> bytes and splits them at the terminator, calling

@@ -293,7 +293,7 @@ internal sealed class ReactorCore : IDisposable
 
         // asyncore.poll sleeps when nobody is interested (select() rejects three empty lists);
         // here that sleep is a wait on the wake-up socket, so a Post from another thread ends it.
-        int timeoutMs = TimeoutUntilNextTimer(timeout < 0 ? -1 : (int)Math.Min(int.MaxValue, timeout * 1000));
+        int timeoutMs = _closedElsewhere.Count > 0 ? 0 : TimeoutUntilNextTimer(timeout < 0 ? -1 : (int)Math.Min(int.MaxValue, timeout * 1000));
         Span<PollEvent> events = Wait(poller, timeoutMs);
 
         InPass = true;

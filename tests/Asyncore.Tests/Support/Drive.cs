@@ -16,6 +16,17 @@ internal static class Drive
         }
     }
 
+    /// <summary>A connected pair of loopback TCP sockets (blocking).</summary>
+    public static (Socket A, Socket B) TcpPair()
+    {
+        using var l = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        l.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        l.Listen(1);
+        var a = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        a.Connect(l.LocalEndPoint!);
+        return (a, l.Accept());
+    }
+
     /// <summary>Everything a blocking socket receives until the peer closes (or resets) it.</summary>
     public static byte[] ReadToEnd(Socket s)
     {
