@@ -31,6 +31,9 @@ public static class AsyncoreMetrics
     /// <summary>Counter: exceptions handed to a channel's HandleError.</summary>
     public const string Errors = "asyncore.errors";
 
+    /// <summary>Counter: times a listener paused accepting because the process ran out of descriptors or memory (one per episode).</summary>
+    public const string AcceptPauses = "asyncore.accept.pauses";
+
     private static readonly Meter Meter = new(MeterName, typeof(AsyncoreMetrics).Assembly.GetName().Version?.ToString());
 
     internal static readonly UpDownCounter<long> Open = Meter.CreateUpDownCounter<long>(OpenChannels, "{channel}", "Channels in maps now");
@@ -38,5 +41,6 @@ public static class AsyncoreMetrics
     internal static readonly Counter<long> Received = Meter.CreateCounter<long>(BytesReceived, "By", "Bytes received");
     internal static readonly Counter<long> Sent = Meter.CreateCounter<long>(BytesSent, "By", "Bytes sent");
     internal static readonly Counter<long> Messages = Meter.CreateCounter<long>(MessagesFramed, "{message}", "Terminators found");
+    internal static readonly Counter<long> AcceptPausesCounter = Meter.CreateCounter<long>(AcceptPauses, "{pause}", "Times accepting paused for want of descriptors or memory");
     internal static readonly Counter<long> Failures = Meter.CreateCounter<long>(Errors, "{error}", "Exceptions handed to HandleError");
 }

@@ -260,6 +260,8 @@ public partial class Dispatcher : IDisposable
         }
 
         socket.Listen(backlog);
+        Reactor.SpareDescriptor.Ensure();
+        PrepareForExhaustion();
     }
 
     /// <summary>Binds the socket to a local address and remembers it in <see cref="Addr"/>.</summary>
@@ -305,7 +307,12 @@ public partial class Dispatcher : IDisposable
     }
 
     /// <summary>Accepts a pending connection.</summary>
-    /// <returns>The new socket and the peer's address, or null when there is none after all (EWOULDBLOCK, ECONNABORTED, EAGAIN) or the channel has no socket.</returns>
+    /// <returns>
+    /// The new socket and the peer's address, or null when there is none after all (EWOULDBLOCK,
+    /// ECONNABORTED, EAGAIN), when the process is out of descriptors or memory (EMFILE, ENFILE,
+    /// ENOBUFS, ENOMEM: accepting then pauses for <see cref="AcceptRetryDelay"/>), or when the
+    /// channel has no socket.
+    /// </returns>
     /// <remarks>Python: dispatcher.accept()</remarks>
     public (Socket Socket, EndPoint Address)? Accept()
     {
@@ -323,7 +330,14 @@ public partial class Dispatcher : IDisposable
         {
             return null;
         }
+        catch (SocketException e) when (IsResourceShortage(e.SocketErrorCode))
+        {
+            // Out of descriptors or memory: pause accepting and try again soon (Dispatcher.Accept.cs).
+            AcceptExhausted(listener, e.SocketErrorCode);
+            return null;
+        }
 
+        _exhausted = false;
         AsyncoreMetrics.Accepted.Add(1);
         EndPoint? peer = conn.RemoteEndPoint;
         // An unnamed AF_UNIX peer has no path: CPython reports '' there.
@@ -460,6 +474,8 @@ public partial class Dispatcher : IDisposable
         Connecting = false;
         CloseCount++;
         _idle?.Clear();
+        _acceptResume?.Clear();
+        _acceptPaused = false;
         DelChannel();
         CloseHandle();
     }

@@ -9,6 +9,13 @@ internal static partial class Libc
     internal const int F_SETFL = 4;
     internal static int O_NONBLOCK => OperatingSystem.IsLinux() ? 0x800 : 0x4;
 
+    internal const int O_RDONLY = 0;
+
+    internal static int O_CLOEXEC => OperatingSystem.IsLinux() ? 0x80000 : 0x1000000;
+
+    [LibraryImport(Libraries.Libc, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int Open(string path, int flags);
+
     [LibraryImport(Libraries.Libc, EntryPoint = "dup", SetLastError = true)]
     internal static partial int Dup(int fd);
 

@@ -411,7 +411,9 @@ internal sealed class ReactorCore : IDisposable
         }
 
         reg.AskedPass = pass;
-        bool r = EventDispatch.Ask(obj, writable: false);
+        // A listener out of descriptors is not watched for reading until its retry delay passes
+        // (Dispatcher.AcceptExhausted): level-triggered readiness would otherwise spin.
+        bool r = EventDispatch.Ask(obj, writable: false) && !obj.AcceptPaused;
         bool rawW = EventDispatch.Ask(obj, writable: true);
         if (reg.Channel is null)
         {
