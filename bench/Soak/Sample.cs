@@ -1,0 +1,38 @@
+using System.Globalization;
+using Asyncore;
+
+namespace Soak;
+
+/// <summary>One 10-second sample of the server process; one TSV line.</summary>
+readonly record struct Sample(double Seconds, long Accepted, long Open, int Timers, long HeapBeforeGc, long Heap, long Rss, int Descriptors, long PostsRun, double PostMaxMicroseconds)
+{
+    public const string Header = "t_s\taccepted\topen\ttimers\theap_before_gc\theap_live\trss\tfds\tposts_run\tpost_max_us";
+
+    /// <summary>
+    /// Reads everything from the sampler's thread while the loop runs. The counters are written with
+    /// interlocked operations; <see cref="SocketMap.PendingTimers"/> is a plain read of a count the
+    /// loop changes, good enough for a trend.
+    /// </summary>
+    public static Sample Take(double seconds, ServerCounters counters, SocketMap map, PostProbe probe)
+    {
+        probe.BeginPause();
+        (long before, long live) = ProcessProbe.ManagedHeap();
+        probe.EndPause();
+        return new Sample(
+            seconds,
+            Interlocked.Read(ref counters.Accepted),
+            Interlocked.Read(ref counters.Open),
+            map.PendingTimers,
+            before,
+            live,
+            ProcessProbe.ResidentBytes(),
+            ProcessProbe.OpenDescriptors(),
+            probe.Ran,
+            probe.TakeWindowMaxMicroseconds());
+    }
+
+    public string ToTsv() => string.Join('\t',
+        Seconds.ToString("F1", CultureInfo.InvariantCulture),
+        Accepted, Open, Timers, HeapBeforeGc, Heap, Rss, Descriptors, PostsRun,
+        PostMaxMicroseconds.ToString("F0", CultureInfo.InvariantCulture));
+}
