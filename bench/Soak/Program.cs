@@ -12,10 +12,18 @@ if (args.Length == 0 || args[0] is not ("run" or "server" or "churn"))
     return 2;
 }
 
-var options = new Options(args[1..]);
-return args[0] switch
+try
 {
-    "server" => ServerMode.Run(options),
-    "churn" => ChurnMode.Run(options),
-    _ => RunMode.Run(options, args[1..]),
-};
+    var options = new Options(args[1..]);
+    return args[0] switch
+    {
+        "server" => ServerMode.Run(options),
+        "churn" => ChurnMode.Run(options),
+        _ => RunMode.Run(options, args[1..]),
+    };
+}
+catch (Exception e) when (e is ArgumentException or FormatException)
+{
+    Console.Error.WriteLine($"Soak {args[0]}: {e.Message}");
+    return 2;
+}

@@ -113,7 +113,7 @@ static class RunMode
         }
 
         server.StandardInput.Close(); // the server stops, reports and exits
-        if (!Children.WaitOrKill(server, TimeSpan.FromSeconds(90)))
+        if (!Children.WaitOrKill(server, TimeSpan.FromSeconds(120))) // Post drain 35 s + loop stop 65 s + margin
         {
             log.WriteLine("soak: the server did not exit in time and was killed");
         }

@@ -82,8 +82,9 @@ static class ServerMode
         string? loopError = null;
         try
         {
-            // RunAsync's cancellation rides on Post: a lost wake-up shows here as a wait of up to its 30 s poll timeout.
-            stopped = loop.Wait(TimeSpan.FromSeconds(40));
+            // RunAsync's cancellation rides on Post: a lost wake-up shows here as a wait of up to
+            // its 30 s poll timeout; two of those and more is "did not stop".
+            stopped = loop.Wait(TimeSpan.FromSeconds(65));
         }
         catch (AggregateException e)
         {
