@@ -22,12 +22,13 @@
 # The 10-minute run (about 32 minutes in all; run it on a quiet machine):
 #   bench/soak.sh
 # A smoke run, or other settings (any `Soak run` option: --backends, --seconds, --rate,
-# --idle-timeout, --warmup, --sample, --parallel, --no-pin, --out):
+# --idle-timeout, --warmup, --sample, --max-rss-mib, --parallel, --no-pin, --out):
 #   bench/soak.sh --seconds 40
 # Results: bench/results/soak-<UTC time>.md (the tables), and per backend a .tsv of samples and a
 # .log of both processes' output. Every process is bounded: the churn by --seconds, the server by
 # --seconds + 120 s, the driver kills what overstays; children also stop when the driver's pipe
-# to them closes, however the driver ends.
+# to them closes, however the driver ends. A server whose RSS passes --max-rss-mib (4096; a leak
+# at full churn) ends that backend's run early, and the report says so.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dotnet build "$root/bench/Soak" -c Release -v q --nologo >/dev/null

@@ -64,8 +64,9 @@ static class ChurnMode
         }
 
         double churnSeconds = clock.Elapsed.TotalSeconds;
-        // Let the last connections finish: requests take milliseconds, idle ones up to the idle timeout.
-        churn.WaitForAll(idleTimeout + TimeSpan.FromSeconds(5), stop);
+        // Let the last connections finish or fail by their own timeouts (unless told to stop): only
+        // then are the ones still open cut, and counted as cut rather than failed.
+        churn.WaitForAll(stop);
         ChurnResult result = churn.Result(churnSeconds, launched);
         Console.WriteLine(Wire.Result + Wire.Encode(result));
         return 0;
@@ -83,6 +84,7 @@ enum ConnectionKind
 /// <summary>The connections in flight and how they ended.</summary>
 sealed class Churn
 {
+    /// <summary>How long a request connection may take from connect to its last answer; an idle one gets the idle timeout on top.</summary>
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(10);
     private readonly IPEndPoint _server;
     private readonly TimeSpan _idleTimeout;
@@ -90,7 +92,7 @@ sealed class Churn
     private readonly LatencyHistogram _requestTimes = new();
     private readonly Lock _reapLock = new();
     private long _inFlight, _skipped, _requests, _requestsOk, _badReplies, _timeouts, _connectErrors, _otherErrors;
-    private long _idle, _idleReaped, _idleEarly, _idleNotReaped, _idleCut, _aborted, _hungUp;
+    private long _idle, _idleReaped, _idleEarly, _idleNotReaped, _cut, _aborted, _hungUp;
     private double _reapMin = double.NaN, _reapMax = double.NaN;
     private string? _firstError;
 
@@ -110,9 +112,10 @@ sealed class Churn
         _ = RunOne(id, kind);
     }
 
-    /// <summary>Waits up to <paramref name="limit"/> for every connection to end, then cuts the rest.</summary>
-    public void WaitForAll(TimeSpan limit, ManualResetEventSlim stop)
+    /// <summary>Waits for every connection to end (each is bounded by its own timeout), or for <paramref name="stop"/>, then cuts the rest.</summary>
+    public void WaitForAll(ManualResetEventSlim stop)
     {
+        TimeSpan limit = RequestTimeout + _idleTimeout + TimeSpan.FromSeconds(2);
         var sw = Stopwatch.StartNew();
         while (InFlight > 0 && sw.Elapsed < limit && !stop.IsSet)
         {
@@ -134,7 +137,7 @@ sealed class Churn
             return new ChurnResult(
                 seconds, launched / seconds, launched, _skipped,
                 _requests, _requestsOk, _badReplies, _timeouts, _connectErrors, _otherErrors, _firstError,
-                _idle, _idleReaped, _idleEarly, _idleNotReaped, _idleCut, _reapMin, _reapMax,
+                _idle, _idleReaped, _idleEarly, _idleNotReaped, _cut, _reapMin, _reapMax,
                 _aborted, _hungUp,
                 _requestTimes.Percentile(0.50) / 1000, _requestTimes.Percentile(0.99) / 1000);
         }
@@ -188,9 +191,9 @@ sealed class Churn
                     break;
             }
         }
-        catch (OperationCanceledException) when (kind == ConnectionKind.Idle && _end.IsCancellationRequested)
+        catch (OperationCanceledException) when (_end.IsCancellationRequested)
         {
-            Interlocked.Increment(ref _idleCut); // still waiting when the run ended
+            Interlocked.Increment(ref _cut); // still open when the run was stopped
         }
         catch (OperationCanceledException) when (kind == ConnectionKind.Idle)
         {

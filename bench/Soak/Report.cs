@@ -32,13 +32,13 @@ static class Report
     public static string Traffic(IEnumerable<(ServerResult Server, ChurnResult? Churn)> rows)
     {
         var sb = new StringBuilder();
-        sb.AppendLine("| backend | churn rate (conn/s) | requests answered / sent | lines answered (server) | idle reaped / opened (after s) | left mid-line | hung up before the answer | client failures | server errors | Posts ≥ 1 ms | Posts held by the sampler's collection (longest µs) | loop stopped after (s) |");
+        sb.AppendLine("| backend | churn rate (conn/s) | requests answered / sent (p50 / p99 ms) | lines answered (server) | idle reaped / opened (after s) | left mid-line | hung up before the answer | client failures (cut when stopped) | server errors | Posts ≥ 1 ms | Posts held by the sampler's collection (longest µs) | loop stopped after (s) |");
         sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach ((ServerResult s, ChurnResult? c) in rows)
         {
             string client = c is null
                 ? Invariant($"| n/a | n/a | {s.Answered:N0} | {s.IdleClosed:N0} / n/a | n/a | n/a | n/a ")
-                : Invariant($"| {c.Rate:N0} | {c.RequestsOk:N0} / {c.Requests:N0} | {s.Answered:N0} | {c.IdleReaped:N0} / {c.Idle:N0} ({c.IdleReapMinSeconds:F2}–{c.IdleReapMaxSeconds:F2}) | {c.Aborted:N0} | {c.HungUp:N0} | {c.Failures + c.Skipped:N0} ");
+                : Invariant($"| {c.Rate:N0} | {c.RequestsOk:N0} / {c.Requests:N0} ({c.RequestP50Ms:F2} / {c.RequestP99Ms:F2}) | {s.Answered:N0} | {c.IdleReaped:N0} / {c.Idle:N0} ({c.IdleReapMinSeconds:F2}–{c.IdleReapMaxSeconds:F2}) | {c.Aborted:N0} | {c.HungUp:N0} | {c.Failures + c.Skipped:N0}{(c.CutAtEnd > 0 ? $" ({c.CutAtEnd:N0})" : "")} ");
             sb.AppendLine(Invariant($"| {s.Backend} {client}| {s.Errors:N0} | {s.PostsFromOneMs:N0} of {s.PostsMeasured:N0}{(s.Posts > s.PostsRun ? $", {s.Posts - s.PostsRun:N0} never ran" : "")} | {s.PostsDuringSampling:N0} ({s.PostsDuringSamplingMax:F0}) | {(s.LoopStopped ? s.LoopStopSeconds.ToString("F2", CultureInfo.InvariantCulture) : "did not stop")} |"));
         }
 
@@ -52,6 +52,11 @@ static class Report
             if (s.FirstError is { } se)
             {
                 sb.AppendLine(Invariant($"\n{s.Backend}: first server error: {se}"));
+            }
+
+            if (s.EndedEarly is { } early)
+            {
+                sb.AppendLine(Invariant($"\n{s.Backend}: sampling ended early: {early}"));
             }
 
             if (s.LoopError is { } le)

@@ -9,6 +9,7 @@ static class Wire
 {
     public const string Listening = "SOAK listening ";
     public const string Result = "SOAK result ";
+    public const string EndedEarly = "SOAK ended early: ";
 
     private static readonly JsonSerializerOptions Json = new() { NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
@@ -54,9 +55,10 @@ sealed record ServerResult(
     double WarmupPostMax,
     bool LoopStopped,
     double LoopStopSeconds,
-    string? LoopError)
+    string? LoopError,
+    string? EndedEarly)
 {
-    public bool Flat => Heap.Flat && Rss.Flat && Descriptors.Flat;
+    public bool Flat => Heap.Flat && Rss.Flat && Descriptors.Flat && EndedEarly is null;
 
     public bool PostWithinMark => PostP999 <= Verdict.PostP999Microseconds && PostsRun == Posts;
 }
@@ -78,7 +80,7 @@ sealed record ChurnResult(
     long IdleReaped,
     long IdleEarly,
     long IdleNotReaped,
-    long IdleCutAtEnd,
+    long CutAtEnd,
     double IdleReapMinSeconds,
     double IdleReapMaxSeconds,
     long Aborted,

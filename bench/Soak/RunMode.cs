@@ -19,6 +19,7 @@ static class RunMode
         double idle = o.Double("idle-timeout", 5);
         int warmup = o.Int("warmup", Math.Min(60, seconds / 2));
         int sample = o.Int("sample", 10);
+        int maxRssMib = o.Int("max-rss-mib", 4096);
         bool parallel = o.Flag("parallel");
         bool pin = !parallel && !o.Flag("no-pin") && Environment.ProcessorCount >= 2 && File.Exists("/usr/bin/taskset");
         string outDir = Path.GetFullPath(o.Text("out", "bench/results"));
@@ -30,7 +31,7 @@ static class RunMode
 
         Directory.CreateDirectory(outDir);
         string stamp = DateTime.UtcNow.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture);
-        var setting = new Setting(seconds, rate, idle, warmup, sample, pin, outDir, stamp);
+        var setting = new Setting(seconds, rate, idle, warmup, sample, maxRssMib, pin, outDir, stamp);
         Console.Error.WriteLine($"soak: {string.Join(", ", backends)} for {seconds} s each at {rate:N0} connections/s{(parallel ? ", all at once" : ", one after the other")}; results in {outDir}/soak-{stamp}*");
 
         (ServerResult? Server, ChurnResult? Churn, string Backend)[] runs = parallel
@@ -61,7 +62,7 @@ static class RunMode
         return pass ? 0 : 1;
     }
 
-    private sealed record Setting(int Seconds, double Rate, double Idle, int Warmup, int Sample, bool Pin, string OutDir, string Stamp);
+    private sealed record Setting(int Seconds, double Rate, double Idle, int Warmup, int Sample, int MaxRssMib, bool Pin, string OutDir, string Stamp);
 
     private static (ServerResult?, ChurnResult?, string) RunOne(string backend, Setting s)
     {
@@ -69,10 +70,11 @@ static class RunMode
         using var log = TextWriter.Synchronized(new StreamWriter(Path.Combine(s.OutDir, $"soak-{s.Stamp}-{backend}.log")) { AutoFlush = true });
         var listening = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
         ServerResult? serverResult = null;
+        using var endedEarly = new ManualResetEventSlim();
         ChurnResult? churnResult = null;
         Process server = Children.Start(
             ["server", "--backend", backend, "--seconds", I(s.Seconds), "--warmup", I(s.Warmup), "--sample", I(s.Sample),
-             "--idle-timeout", I(s.Idle), "--tsv", Path.Combine(s.OutDir, $"soak-{s.Stamp}-{backend}.tsv"), "--stdin-eof-stops"],
+             "--idle-timeout", I(s.Idle), "--max-rss-mib", I(s.MaxRssMib), "--tsv", Path.Combine(s.OutDir, $"soak-{s.Stamp}-{backend}.tsv"), "--stdin-eof-stops"],
             s.Pin ? 0 : null,
             line =>
             {
@@ -83,6 +85,10 @@ static class RunMode
                 else if (line.StartsWith(Wire.Result, StringComparison.Ordinal))
                 {
                     serverResult = Wire.Decode<ServerResult>(line[Wire.Result.Length..]);
+                }
+                else if (line.StartsWith(Wire.EndedEarly, StringComparison.Ordinal))
+                {
+                    endedEarly.Set();
                 }
 
                 log.WriteLine($"server: {line}");
@@ -107,7 +113,18 @@ static class RunMode
 
                 log.WriteLine($"churn: {line}");
             });
-        if (!Children.WaitOrKill(churn, TimeSpan.FromSeconds(s.Seconds + s.Idle + 60)))
+        // The churn ends by itself after --seconds, or when told to because the server's sampling ended early.
+        var churnLimit = Stopwatch.StartNew();
+        while (!churn.WaitForExit(200) && churnLimit.Elapsed < TimeSpan.FromSeconds(s.Seconds + s.Idle + 60))
+        {
+            if (endedEarly.IsSet)
+            {
+                churn.StandardInput.Close();
+                break;
+            }
+        }
+
+        if (!Children.WaitOrKill(churn, TimeSpan.FromSeconds(s.Idle + 30)))
         {
             log.WriteLine("soak: the churn did not end in time and was killed");
         }

@@ -5,7 +5,8 @@ namespace Soak;
 
 /// <summary>One 10-second sample of the server process; one TSV line.</summary>
 /// <remarks>
-/// The GC columns are cumulative since the process started (the sampler's own collections
+/// post_max_us is the longest Post wait since the previous sample, warm-up and the sampler's own
+/// collection included (the summary's percentiles leave both out). The GC columns are cumulative since the process started (the sampler's own collections
 /// included): gen 0/1/2 collection counts and the total time the runtime was paused for them.
 /// </remarks>
 readonly record struct Sample(double Seconds, long Accepted, long Open, int Timers, long HeapBeforeGc, long Heap, long Rss, int Descriptors, long PostsRun, double PostMaxMicroseconds, int Gen0, int Gen1, int Gen2, double GcPauseMs)

@@ -9,7 +9,9 @@ namespace Soak;
 /// <c>Soak server</c>: the line server on one backend under <see cref="EventLoop.RunAsync"/>, the
 /// Post probe, and a sample every <c>--sample</c> seconds up to <c>--seconds</c>. It then keeps
 /// serving until SIGINT/SIGTERM, end of standard input (with <c>--stdin-eof-stops</c>), or
-/// <c>--seconds</c> + <c>--grace</c>, and prints its result.
+/// <c>--seconds</c> + <c>--grace</c>, and prints its result. A process that grows past
+/// <c>--max-rss-mib</c> (a leak at full churn) ends its sampling early, so that a soak of a leaking
+/// build does not take the machine's memory with it.
 /// </summary>
 static class ServerMode
 {
@@ -26,6 +28,7 @@ static class ServerMode
         string? tsvPath = o.Has("tsv") ? o.Text("tsv", "") : null;
         bool stdinStops = o.Flag("stdin-eof-stops");
         int grace = o.Int("grace", 120);
+        long maxRss = o.Int("max-rss-mib", 4096) * 1024L * 1024;
         o.RejectUnknown();
 
         using var stop = new ManualResetEventSlim();
@@ -56,6 +59,7 @@ static class ServerMode
         }
 
         Take(); // the baseline, before any connection
+        string? endedEarly = null;
         Console.WriteLine($"{Wire.Listening}{listener.Port}");
         Console.Out.Flush();
         for (int k = 1; k * sampleEvery <= seconds; k++)
@@ -67,6 +71,13 @@ static class ServerMode
             }
 
             Take();
+            if (samples[^1].Rss > maxRss)
+            {
+                endedEarly = $"RSS {samples[^1].Rss / (1024 * 1024)} MiB at {samples[^1].Seconds:F0} s, above the {maxRss / (1024 * 1024)} MiB bound";
+                Console.WriteLine(Wire.EndedEarly + endedEarly);
+                Console.Out.Flush();
+                break;
+            }
         }
 
         // The measured period ends with the sampling. Posts already made get RunAsync's whole poll
@@ -130,7 +141,8 @@ static class ServerMode
             probe.Warmup.MaxMicroseconds,
             stopped,
             stopSeconds,
-            loopError);
+            loopError,
+            endedEarly);
         Console.WriteLine(Wire.Result + Wire.Encode(result));
         Console.Error.WriteLine(Report.Table([(result, null)]));
         return stopped && loopError is null ? 0 : 1;
