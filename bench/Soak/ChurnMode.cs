@@ -89,7 +89,7 @@ sealed class Churn
     private readonly IPEndPoint _server;
     private readonly TimeSpan _idleTimeout;
     private readonly CancellationTokenSource _end = new();
-    private readonly LatencyHistogram _requestTimes = new();
+    private readonly LatencyHistogram _requestTimes = new(binMicroseconds: 100); // up to 10 s
     private readonly Lock _reapLock = new();
     private long _inFlight, _skipped, _requests, _requestsOk, _badReplies, _timeouts, _connectErrors, _otherErrors;
     private long _idle, _idleReaped, _idleEarly, _idleNotReaped, _cut, _aborted, _hungUp;

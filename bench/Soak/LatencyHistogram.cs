@@ -3,11 +3,11 @@ using System.Diagnostics;
 namespace Soak;
 
 /// <summary>
-/// Latencies in 1 µs bins up to 100 ms, one overflow bin above, the maximum exact. The bins are
-/// allocated once, up front, so recording allocates nothing and the soak's heap samples do not see
-/// it grow. <see cref="Add"/> is safe from any thread.
+/// Latencies in 100,000 bins of <c>binMicroseconds</c> each (1 µs: up to 100 ms), one overflow bin
+/// above, the maximum exact. The bins are allocated once, up front, so recording allocates nothing
+/// and the soak's heap samples do not see it grow. <see cref="Add"/> is safe from any thread.
 /// </summary>
-sealed class LatencyHistogram
+sealed class LatencyHistogram(int binMicroseconds = 1)
 {
     private const int Bins = 100_000;
     private static readonly double MicrosecondsPerTick = 1e6 / Stopwatch.Frequency;
@@ -23,7 +23,7 @@ sealed class LatencyHistogram
     public void Add(long ticks)
     {
         ticks = Math.Max(0, ticks);
-        int bin = (int)Math.Min(ticks * MicrosecondsPerTick, Bins);
+        int bin = (int)Math.Min(ticks * MicrosecondsPerTick / binMicroseconds, Bins);
         Interlocked.Increment(ref _counts[bin]);
         Interlocked.Increment(ref _total);
         RaiseTo(ref _maxTicks, ticks);
@@ -47,8 +47,8 @@ sealed class LatencyHistogram
 
     /// <summary>
     /// The latency that a fraction <paramref name="q"/> of the samples do not exceed, in µs: the upper
-    /// edge of its 1 µs bin (so "≤ 1000" means every such sample was under 1 ms), or the maximum when
-    /// it lies beyond 100 ms. NaN when empty.
+    /// edge of its bin (so with 1 µs bins "≤ 1000" means every such sample was under 1 ms), or the
+    /// maximum when it lies beyond the last bin. NaN when empty.
     /// </summary>
     public double Percentile(double q)
     {
@@ -65,18 +65,18 @@ sealed class LatencyHistogram
             seen += Interlocked.Read(ref _counts[bin]);
             if (seen >= rank)
             {
-                return Math.Min(bin + 1, MaxMicroseconds);
+                return Math.Min((bin + 1.0) * binMicroseconds, MaxMicroseconds);
             }
         }
 
         return MaxMicroseconds;
     }
 
-    /// <summary>How many samples took 1 ms or more (bins from 1000 µs up).</summary>
+    /// <summary>How many samples took 1 ms or more.</summary>
     public long CountFromOneMillisecond()
     {
         long n = 0;
-        for (int bin = 1000; bin <= Bins; bin++)
+        for (int bin = (1000 + binMicroseconds - 1) / binMicroseconds; bin <= Bins; bin++)
         {
             n += Interlocked.Read(ref _counts[bin]);
         }
