@@ -19,7 +19,7 @@
 # forced collection are reported apart. The verdict needs 20 samples after warm-up: shorter runs
 # are smoke tests. Exit status 0 when every backend is flat, within the Post mark and error-free.
 #
-# The 10-minute run (about 32 minutes in all; run it on a quiet machine):
+# The 10-minute run (10 minutes per backend, about 32-35 minutes in all; on a quiet machine):
 #   bench/soak.sh
 # A smoke run, or other settings (any `Soak run` option: --backends, --seconds, --rate,
 # --idle-timeout, --warmup, --sample, --max-rss-mib, --parallel, --no-pin, --out):
