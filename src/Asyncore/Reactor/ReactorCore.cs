@@ -173,11 +173,12 @@ internal sealed class ReactorCore : IDisposable
         return w;
     }
 
-    private void RunPosted()
+    /// <returns>Whether any posted work ran.</returns>
+    private bool RunPosted()
     {
         if (_posted.IsEmpty)
         {
-            return; // every pass asks: IsEmpty is a read, Count walks the queue's segments
+            return false; // every pass asks: IsEmpty is a read, Count walks the queue's segments
         }
 
         int n = _posted.Count;
@@ -196,6 +197,8 @@ internal sealed class ReactorCore : IDisposable
                 LogLoopError(e, "a posted action");
             }
         }
+
+        return true;
     }
 
     /// <summary>The wait a pass may take: <paramref name="timeoutMs"/> (negative: forever), cut to the next deadline.</summary>
@@ -273,7 +276,7 @@ internal sealed class ReactorCore : IDisposable
         }
 
         Waker waker = EnsureWaker();
-        RunPosted();
+        bool ranPosted = RunPosted();
         if (_table.Count == 0 && !evenIfEmpty)
         {
             return;
@@ -293,7 +296,9 @@ internal sealed class ReactorCore : IDisposable
 
         // asyncore.poll sleeps when nobody is interested (select() rejects three empty lists);
         // here that sleep is a wait on the wake-up socket, so a Post from another thread ends it.
-        int timeoutMs = _closedElsewhere.Count > 0 ? 0 : TimeoutUntilNextTimer(timeout < 0 ? -1 : (int)Math.Min(int.MaxValue, timeout * 1000));
+        // Posted work that ran at the start of the pass may have asked the loop to stop or made new
+        // work: this pass only looks, it does not sleep, so the caller sees the change at once.
+        int timeoutMs = ranPosted || _closedElsewhere.Count > 0 ? 0 : TimeoutUntilNextTimer(timeout < 0 ? -1 : (int)Math.Min(int.MaxValue, timeout * 1000));
         Span<PollEvent> events = Wait(poller, timeoutMs);
 
         InPass = true;

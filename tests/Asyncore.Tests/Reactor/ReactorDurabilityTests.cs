@@ -372,4 +372,22 @@ public class ReactorDurabilityTests
         Assert.True(allocated < 4 * 1024 * 1024, $"{allocated} bytes allocated while streaming 256 MiB with a bounded queue");
         s.Close();
     }
+
+    [Theory]
+    [MemberData(nameof(Backends.Kinds), MemberType = typeof(Backends))]
+    public async Task RunAsyncStopsAtOnceWhenCancelled(PollerKind kind)
+    {
+        using var map = new SocketMap();
+        using var cts = new CancellationTokenSource();
+        Task loop = EventLoop.RunAsync(map, kind, cts.Token);
+        var made = new TaskCompletionSource<Quiet>();
+        map.Post(() => made.SetResult(new Quiet(map))); // a channel that never has an event: the loop sleeps 30 s a pass
+        Quiet quiet = await made.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await Task.Delay(200);
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        cts.Cancel();
+        await loop.WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(2), $"RunAsync took {sw.Elapsed} to stop");
+        quiet.Close();
+    }
 }
