@@ -27,6 +27,18 @@ internal static class ByteRanges
     /// <param name="count">The single range's length.</param>
     public static RangeKind Parse(ReadOnlySpan<byte> value, long length, out long start, out long count)
     {
+        RangeKind kind = Read(value, length, out start, out count);
+        if (kind != RangeKind.Single)
+        {
+            start = 0;
+            count = length;
+        }
+
+        return kind;
+    }
+
+    private static RangeKind Read(ReadOnlySpan<byte> value, long length, out long start, out long count)
+    {
         start = 0;
         count = length;
         if (value.Length < 7 || !System.Text.Ascii.EqualsIgnoreCase(value[..6], "bytes="u8))
@@ -106,21 +118,12 @@ internal static class ByteRanges
             p = p[1..];
         }
 
-        if (satisfiable == 0)
+        return satisfiable switch
         {
-            start = 0;
-            count = length;
-            return RangeKind.Unsatisfiable;
-        }
-
-        if (satisfiable > 1)
-        {
-            start = 0;
-            count = length;
-            return RangeKind.Whole;
-        }
-
-        return RangeKind.Single;
+            0 => RangeKind.Unsatisfiable,
+            1 => RangeKind.Single,
+            _ => RangeKind.Whole,
+        };
     }
 
     private static ReadOnlySpan<byte> SkipSpaces(ReadOnlySpan<byte> p)
