@@ -170,8 +170,18 @@ internal sealed class FileResponder
                 return;
             }
 
-            var producer = new FileProducer(file, start, count, connection.Truncated);
-            handedOver = true;
+            FileProducer producer;
+            if (connection.SendingFile)
+            {
+                // Queued behind another file: opened again when its turn comes.
+                producer = FileProducer.Deferred(name, facts, start, count, connection.Truncated);
+            }
+            else
+            {
+                producer = new FileProducer(file, start, count, connection.Truncated);
+                handedOver = true;
+            }
+
             connection.Own(producer);
             connection.Writer.SendWithProducer(ref head, producer);
             connection.Answered(status, count);

@@ -296,6 +296,16 @@ public sealed partial class HttpRequestHandler : AsyncChat
         }
     }
 
+    /// <summary>Whether an answer's file is still queued or being sent.</summary>
+    internal bool SendingFile
+    {
+        get
+        {
+            _producers?.RemoveAll(static p => p.Finished);
+            return _producers is { Count: > 0 };
+        }
+    }
+
     /// <summary>An answer's file producer: disposed by the connection only when it closes, never while queued.</summary>
     internal void Own(FileProducer producer)
     {

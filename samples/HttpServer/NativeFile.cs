@@ -48,8 +48,8 @@ internal static partial class NativeFile
     private const int ENameTooLong = 36;
     private const int ELoop = 40;
 
-    /// <summary>What statx says of an open file.</summary>
-    public readonly record struct Facts(long Size, long ModifiedSeconds);
+    /// <summary>What statx says of an open file: enough to tell whether a path still names the same file.</summary>
+    public readonly record struct Facts(long Size, long ModifiedSeconds, ulong Inode = 0);
 
     /// <summary>Opens <paramref name="path"/> for reading if it is a regular file.</summary>
     /// <param name="path">An absolute path.</param>
@@ -91,7 +91,7 @@ internal static partial class NativeFile
         }
 
         file = handle;
-        facts = new Facts(checked((long)st.Size), st.MtimeSeconds);
+        facts = new Facts(checked((long)st.Size), st.MtimeSeconds, st.Inode);
         return OpenStatus.File;
     }
 
@@ -137,6 +137,9 @@ internal static partial class NativeFile
     {
         [FieldOffset(28)]
         public ushort Mode;
+
+        [FieldOffset(32)]
+        public ulong Inode;
 
         [FieldOffset(40)]
         public ulong Size;

@@ -106,6 +106,55 @@ public sealed class FileServingTests : IDisposable
     }
 
     [Fact]
+    public void AHundredPipelinedDownloadsHoldOneFileOpen()
+    {
+        using var server = new SampleProcess("HttpServer", ["--root", _root, "--quiet"]);
+        string[] OpenUnderRoot() => Directory.GetFiles($"/proc/{server.Pid}/fd")
+            .Select(fd => new FileInfo(fd).LinkTarget ?? "").Where(target => target.StartsWith(_root, StringComparison.Ordinal)).ToArray();
+        var uri = new Uri(server.Url);
+        using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 20_000 };
+        s.Connect(IPAddress.Loopback, uri.Port);
+
+        const int Requests = 100;
+        var requests = new StringBuilder();
+        for (int i = 0; i < Requests; i++)
+        {
+            requests.Append(i % 2 == 0 ? "GET /a.bin" : "GET /b.bin").Append(" HTTP/1.1\r\nHost: x\r\n").Append(i == Requests - 1 ? "Connection: close\r\n\r\n" : "\r\n");
+        }
+
+        s.Send(Encoding.ASCII.GetBytes(requests.ToString()));
+        Thread.Sleep(500); // every request read and answered (heads queued), nothing read back yet
+        string[] open = OpenUnderRoot();
+        Assert.True(open.Length <= 1, string.Join(", ", open)); // the one being sent; the others wait unopened
+
+        using var stream = new NetworkStream(s);
+        byte[] body = new byte[Big];
+        for (int i = 0; i < Requests; i++)
+        {
+            string head = ReadHead(stream);
+            Assert.StartsWith("HTTP/1.1 200 OK", head);
+            Assert.Equal(Big.ToString(CultureInfo.InvariantCulture), Field(head, "Content-Length"));
+            stream.ReadExactly(body);
+            Assert.True(body.AsSpan().SequenceEqual(i % 2 == 0 ? _a : _b), $"answer {i} has the wrong bytes");
+        }
+
+        Assert.Equal(0, stream.Read(body));
+    }
+
+    private static string ReadHead(Stream stream)
+    {
+        var head = new StringBuilder();
+        while (!head.ToString().EndsWith("\r\n\r\n", StringComparison.Ordinal))
+        {
+            int b = stream.ReadByte();
+            Assert.True(b >= 0, "closed inside a head");
+            head.Append((char)b);
+        }
+
+        return head.ToString();
+    }
+
+    [Fact]
     public void AFifoIs404AndDoesNotStopTheLoop()
     {
         string fifo = Path.Combine(_root, "pipe");

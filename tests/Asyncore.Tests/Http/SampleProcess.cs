@@ -50,6 +50,9 @@ internal sealed partial class SampleProcess : IDisposable
         Url = serving!.Groups[1].Value;
     }
 
+    /// <summary>The process id (setpriv runs the sample in its own process).</summary>
+    public int Pid => _process.Id;
+
     /// <summary>http://127.0.0.1:port, without a trailing slash.</summary>
     public string Url { get; }
 
