@@ -75,7 +75,7 @@ internal sealed class FileResponder
         var head = new ResponseHead(200);
         head.Field("Content-Type: "u8, "text/html; charset=utf-8"u8);
         head.Field("Content-Length: "u8, page.Length);
-        head.End(connection.CloseAfter);
+        head.End(connection.Persistence);
         connection.Writer.Send(ref head, connection.IsHead ? [] : page);
         connection.Answered(200, connection.IsHead ? 0 : page.Length);
     }
@@ -118,7 +118,7 @@ internal sealed class FileResponder
                 var notModified = new ResponseHead(304);
                 notModified.DateField("Last-Modified: "u8, modified);
                 notModified.Field("ETag: "u8, etag);
-                notModified.End(connection.CloseAfter);
+                notModified.End(connection.Persistence);
                 connection.Writer.Send(ref notModified, []);
                 connection.Answered(304, 0);
                 return;
@@ -150,7 +150,7 @@ internal sealed class FileResponder
                 head.ContentRange(start, count, size);
             }
 
-            head.End(connection.CloseAfter);
+            head.End(connection.Persistence);
             if (connection.IsHead || count == 0)
             {
                 connection.Writer.Send(ref head, []);

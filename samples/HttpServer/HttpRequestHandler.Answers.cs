@@ -14,7 +14,7 @@ public sealed partial class HttpRequestHandler
         var head = new ResponseHead(200);
         head.Field("Content-Type: "u8, "text/plain; charset=utf-8"u8);
         head.Field("Content-Length: "u8, BuiltInPage.Length);
-        head.End(CloseAfter);
+        head.End(Persistence);
         Writer.Send(ref head, IsHead ? [] : BuiltInPage);
         Answered(200, IsHead ? 0 : BuiltInPage.Length);
     }
@@ -56,7 +56,7 @@ public sealed partial class HttpRequestHandler
         var head = new ResponseHead(200);
         head.Field("Content-Type: "u8, "text/plain; charset=utf-8"u8);
         head.Field("Content-Length: "u8, body.Length);
-        head.End(CloseAfter);
+        head.End(Persistence);
         Writer.Send(ref head, body);
         Answered(200, body.Length);
     }
@@ -95,7 +95,7 @@ public sealed partial class HttpRequestHandler
             head.ContentRange(0, -1, rangeLength);
         }
 
-        head.End(close || CloseAfter);
+        head.End(close ? Persistence.Close : Persistence);
         Writer.Send(ref head, IsHead ? [] : body);
         Answered(status, IsHead ? 0 : body.Length);
         if (close)

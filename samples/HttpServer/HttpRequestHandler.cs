@@ -86,7 +86,10 @@ public sealed partial class HttpRequestHandler : AsyncChat
 
     internal bool IsHead => _parser.Head.Method == Method.Head;
 
-    internal bool CloseAfter => !_parser.Head.KeepAlive;
+    /// <summary>Whether the connection stays open after this answer, and whether the answer must say so.</summary>
+    internal Persistence Persistence => !_parser.Head.KeepAlive ? Persistence.Close
+        : _parser.Head.Version == 10 ? Persistence.KeepAliveHttp10
+        : Persistence.KeepAlive;
 
     protected override void CollectIncomingData(ReadOnlySpan<byte> data)
     {

@@ -5,6 +5,19 @@ using Microsoft.Win32.SafeHandles;
 
 namespace Asyncore.Samples.Http;
 
+/// <summary>What happens to the connection after an answer, as its Connection field says.</summary>
+internal enum Persistence
+{
+    /// <summary>HTTP/1.1's default: no field.</summary>
+    KeepAlive,
+
+    /// <summary>An HTTP/1.0 client that asked to keep the connection is told it is kept.</summary>
+    KeepAliveHttp10,
+
+    /// <summary>Connection: close.</summary>
+    Close,
+}
+
 /// <summary>
 /// A response head being written into the loop thread's scratch buffer: the status line, Server and
 /// Date first, then the caller's fields, then <see cref="End"/>. Nothing is allocated.
@@ -85,8 +98,13 @@ internal ref struct ResponseHead
         Bytes("\r\n"u8);
     }
 
-    /// <summary>Ends the head (with Connection: close when the connection closes after it).</summary>
-    public void End(bool close) => Bytes(close ? "Connection: close\r\n\r\n"u8 : "\r\n"u8);
+    /// <summary>Ends the head, with the Connection field the connection's future needs.</summary>
+    public void End(Persistence connection) => Bytes(connection switch
+    {
+        Persistence.Close => "Connection: close\r\n\r\n"u8,
+        Persistence.KeepAliveHttp10 => "Connection: keep-alive\r\n\r\n"u8,
+        _ => "\r\n"u8,
+    });
 
     private void Bytes(scoped ReadOnlySpan<byte> b)
     {

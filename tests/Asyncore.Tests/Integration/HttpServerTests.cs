@@ -191,6 +191,8 @@ public sealed class HttpServerTests : IDisposable
 
             string kept = Raw(server.Address, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\n\r\n", halfClose: false);
             Assert.Equal(new[] { "HTTP/1.1 200 OK", "HTTP/1.1 200 OK" }, Statuses(kept));
+            Assert.Contains("\r\nConnection: keep-alive\r\n", kept.Split("HTTP/1.1 200 OK")[1]); // an HTTP/1.0 client is told
+            Assert.Contains("\r\nConnection: close\r\n", kept.Split("HTTP/1.1 200 OK")[2]);
         }
     }
 
