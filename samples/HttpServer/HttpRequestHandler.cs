@@ -65,7 +65,6 @@ public sealed partial class HttpRequestHandler : AsyncChat
         _files = files;
         _parser = new RequestHeadParser(options.MaxHeaderBytes);
         Writer = new ResponseWriter(this);
-        Truncated = () => Map.CallLater(TimeSpan.Zero, Close);
         AcOutBufferSize = FileProducer.BlockSize; // a file block goes out in one send, not sixteen
         SetTerminator(LineEnd);
         IdleTimeout = options.IdleTimeout;
@@ -81,8 +80,8 @@ public sealed partial class HttpRequestHandler : AsyncChat
 
     internal ResponseWriter Writer { get; }
 
-    /// <summary>A file body came up short: the answer broke its Content-Length, so the connection closes.</summary>
-    internal Action Truncated { get; }
+    /// <summary>A file body came up short: the answer broke its Content-Length, so the connection closes (after the current send).</summary>
+    internal void Truncated() => Map.CallLater(TimeSpan.Zero, Close);
 
     internal bool IsHead => _parser.Head.Method == Method.Head;
 

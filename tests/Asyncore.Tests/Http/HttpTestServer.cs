@@ -33,11 +33,23 @@ internal sealed class HttpTestServer : IDisposable
 
     public void Dispose() => _loop.Dispose();
 
-    public HttpClient Client() => new(new SocketsHttpHandler { UseCookies = false, AutomaticDecompression = DecompressionMethods.None })
+    /// <summary>An HttpClient for the server; <paramref name="onConnect"/> is told of every connection it opens.</summary>
+    public HttpClient Client(Action? onConnect = null)
     {
-        BaseAddress = new Uri(Url + "/"),
-        Timeout = TimeSpan.FromSeconds(20),
-    };
+        IPEndPoint at = Address;
+        var handler = new SocketsHttpHandler
+        {
+            UseCookies = false,
+            ConnectCallback = async (_, ct) =>
+            {
+                onConnect?.Invoke();
+                var s = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                await s.ConnectAsync(at, ct);
+                return new NetworkStream(s, ownsSocket: true);
+            },
+        };
+        return new HttpClient(handler) { BaseAddress = new Uri(Url + "/"), Timeout = TimeSpan.FromSeconds(20) };
+    }
 
     /// <summary>Sends raw bytes, half-closes (unless told not to), and reads everything until the server closes.</summary>
     public byte[] RawBytes(byte[] request, bool halfClose = true)
