@@ -1,39 +1,107 @@
+using System.Buffers;
 using Asyncore;
+using Microsoft.Win32.SafeHandles;
 
 namespace Asyncore.Samples.Http;
 
 /// <summary>
-/// Streams a file in 64 KiB blocks through one reused buffer: the channel asks for the next block
-/// only after it has sent the previous one, so the buffer is free again by then.
+/// One response's file body: a range of a file, read in blocks of at most 64 KiB through a pooled
+/// buffer. The channel asks for the next block only after it has sent the previous one, so the
+/// buffer is free again by then. Each response owns its producer, so a pipelined request queued
+/// behind it cannot close its file; it closes the file itself at the end, and the connection
+/// disposes the ones still queued when it closes. A producer queued behind another one opens its
+/// file only when its turn comes (<see cref="Deferred"/>), so a client that pipelines a thousand
+/// downloads holds one descriptor, not a thousand.
 /// </summary>
 public sealed class FileProducer : IProducer, IDisposable
 {
-    private readonly byte[] _buffer = new byte[64 * 1024];
-    private FileStream? _stream;
+    /// <summary>The largest block read per <see cref="More"/>.</summary>
+    public const int BlockSize = 64 * 1024;
 
-    public FileProducer(string path) =>
-        _stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
+    private readonly Action? _truncated;
+    private readonly string? _path;
+    private readonly NativeFile.Facts _expected;
+    private SafeFileHandle? _file;
+    private long _offset;
+    private long _remaining;
+    private byte[]? _buffer;
 
+    /// <summary>Sends <paramref name="count"/> bytes of <paramref name="file"/> from <paramref name="offset"/>; owns the file from now on.</summary>
+    /// <param name="file">An open regular file.</param>
+    /// <param name="offset">The first byte.</param>
+    /// <param name="count">How many bytes were promised (the Content-Length).</param>
+    /// <param name="truncated">Called if the file ends before that: the connection must close, since the answer is short.</param>
+    public FileProducer(SafeFileHandle file, long offset, long count, Action? truncated = null)
+        : this(offset, count, truncated)
+    {
+        _file = file;
+    }
+
+    private FileProducer(long offset, long count, Action? truncated, string? path = null, NativeFile.Facts expected = default)
+    {
+        _offset = offset;
+        _remaining = count;
+        _truncated = truncated;
+        _path = path;
+        _expected = expected;
+    }
+
+    /// <summary>Whether the producer is finished (sent everything, or disposed).</summary>
+    public bool Finished { get; private set; }
+
+    /// <summary>
+    /// A producer that opens <paramref name="path"/> at its first <see cref="More"/> and sends
+    /// nothing (<paramref name="truncated"/> is called) unless it is still the file the head described.
+    /// </summary>
+    internal static FileProducer Deferred(string path, NativeFile.Facts facts, long offset, long count, Action? truncated) =>
+        new(offset, count, truncated, path, facts);
+
+    /// <inheritdoc/>
     public ReadOnlyMemory<byte> More()
     {
-        if (_stream is null)
-        {
-            return ReadOnlyMemory<byte>.Empty;
-        }
-
-        int n = _stream.Read(_buffer);
-        if (n == 0)
+        if (Finished || _remaining == 0)
         {
             Dispose();
             return ReadOnlyMemory<byte>.Empty;
         }
 
+        if (_file is null && _path is not null)
+        {
+            if (NativeFile.Open(_path, out _file, out NativeFile.Facts now) != OpenStatus.File || now != _expected)
+            {
+                return Short();
+            }
+        }
+
+        _buffer ??= ArrayPool<byte>.Shared.Rent(BlockSize);
+        int n = RandomAccess.Read(_file!, _buffer.AsSpan(0, (int)Math.Min(BlockSize, _remaining)), _offset);
+        if (n <= 0)
+        {
+            return Short();
+        }
+
+        _offset += n;
+        _remaining -= n;
         return _buffer.AsMemory(0, n);
     }
 
+    /// <summary>Closes the file and gives the buffer back.</summary>
     public void Dispose()
     {
-        _stream?.Dispose();
-        _stream = null;
+        Finished = true;
+        _file?.Dispose();
+        _file = null;
+        if (_buffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = null;
+        }
+    }
+
+    private ReadOnlyMemory<byte> Short()
+    {
+        Dispose();
+        _truncated?.Invoke();
+        return ReadOnlyMemory<byte>.Empty;
     }
 }

@@ -7,9 +7,12 @@ namespace Asyncore.Samples.Http;
 /// <summary>The listening channel: one <see cref="HttpRequestHandler"/> per accepted connection.</summary>
 public sealed class HttpServer : Dispatcher
 {
+    private readonly FileResponder? _files;
+
     public HttpServer(EndPoint address, HttpServerOptions options, SocketMap? map = null) : base(null, map)
     {
         Options = options;
+        _files = options.Root is null ? null : new FileResponder(options.Root);
         CreateSocket(address.AddressFamily);
         SetReuseAddr();
         Bind(address);
@@ -28,6 +31,6 @@ public sealed class HttpServer : Dispatcher
     {
         Accepted++;
         socket.NoDelay = true;
-        _ = new HttpRequestHandler(socket, address, Options, Map);
+        _ = new HttpRequestHandler(socket, address, Options, Map, _files);
     }
 }

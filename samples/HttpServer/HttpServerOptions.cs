@@ -9,7 +9,7 @@ public sealed record HttpServerOptions
     /// <summary>The largest POST body accepted (413 above it).</summary>
     public long MaxBody { get; init; } = 1024 * 1024;
 
-    /// <summary>The largest request head, request line and headers (431 above it).</summary>
+    /// <summary>The largest request head, request line and headers (431 above it; 414 when the request line alone is over it).</summary>
     public int MaxHeaderBytes { get; init; } = 8 * 1024;
 
     /// <summary>A connection with no bytes in or out for this long is closed (keep-alive idle time).</summary>

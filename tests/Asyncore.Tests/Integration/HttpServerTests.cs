@@ -1,8 +1,6 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
-using Asyncore.Samples.Http;
-using Asyncore.Tests.Support;
+using Asyncore.Tests.Http;
 
 namespace Asyncore.Tests.Integration;
 
@@ -24,56 +22,18 @@ public sealed class HttpServerTests : IDisposable
 
     public void Dispose() => Directory.Delete(_root, recursive: true);
 
-    private (LoopThread Loop, HttpServer Server) Start(string? root = null, long maxBody = 1024 * 1024, bool quiet = false)
-    {
-        HttpServer? server = null;
-        var loop = new LoopThread(map => server = new HttpServer(
-            new IPEndPoint(IPAddress.Loopback, 0),
-            new HttpServerOptions { Root = root, MaxBody = maxBody, Quiet = quiet, Log = TextWriter.Synchronized(_log) },
-            map));
-        return (loop, server!);
-    }
+    private HttpTestServer Start(string? root = null, long maxBody = 1024 * 1024, bool quiet = false) =>
+        new(root, o => o with { MaxBody = maxBody, Quiet = quiet, Log = TextWriter.Synchronized(_log) });
 
-    private static HttpClient Client(IPEndPoint at, Action? onConnect = null)
-    {
-        var handler = new SocketsHttpHandler
-        {
-            ConnectCallback = async (ctx, ct) =>
-            {
-                onConnect?.Invoke();
-                var s = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-                await s.ConnectAsync(at, ct);
-                return new NetworkStream(s, ownsSocket: true);
-            },
-        };
-        return new HttpClient(handler) { BaseAddress = new Uri($"http://{at}/"), Timeout = TimeSpan.FromSeconds(20) };
-    }
+    private static string StatusLine(string response) => HttpTestServer.StatusLine(response);
 
-    /// <summary>Sends raw bytes, half-closes, and reads everything until the server closes.</summary>
-    private static string Raw(IPEndPoint at, string request, bool halfClose = true)
-    {
-        using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 10_000 };
-        s.Connect(at);
-        s.Send(Encoding.Latin1.GetBytes(request));
-        if (halfClose)
-        {
-            s.Shutdown(SocketShutdown.Send);
-        }
-
-        return Encoding.Latin1.GetString(Drive.ReadToEnd(s));
-    }
-
-    private static string StatusLine(string response) => response.Split("\r\n")[0];
-
-    private static string[] Statuses(string response) =>
-        System.Text.RegularExpressions.Regex.Matches(response, "HTTP/1\\.1 [0-9]{3} [^\r]*(?=\r\n)").Select(m => m.Value).ToArray();
+    private static string[] Statuses(string response) => HttpTestServer.Statuses(response);
 
     [Fact]
     public async Task GetBuiltInPage()
     {
-        var (loop, server) = Start();
-        using (loop)
-        using (HttpClient c = Client(server.Address))
+        using (var server = Start())
+        using (HttpClient c = server.Client())
         {
             HttpResponseMessage r = await c.GetAsync("/");
             Assert.Equal(HttpStatusCode.OK, r.StatusCode);
@@ -91,9 +51,8 @@ public sealed class HttpServerTests : IDisposable
     [Fact]
     public async Task HeadHasHeadersAndNoBody()
     {
-        var (loop, server) = Start();
-        using (loop)
-        using (HttpClient c = Client(server.Address))
+        using (var server = Start())
+        using (HttpClient c = server.Client())
         {
             var r = await c.SendAsync(new HttpRequestMessage(HttpMethod.Head, "/"));
             Assert.Equal(HttpStatusCode.OK, r.StatusCode);
@@ -107,9 +66,8 @@ public sealed class HttpServerTests : IDisposable
     [Fact]
     public async Task FilesUnderRootWithContentTypes()
     {
-        var (loop, server) = Start(_root);
-        using (loop)
-        using (HttpClient c = Client(server.Address))
+        using (var server = Start(_root))
+        using (HttpClient c = server.Client())
         {
             var index = await c.GetAsync("/");
             Assert.Equal("<h1>home</h1>", await index.Content.ReadAsStringAsync());
@@ -127,9 +85,8 @@ public sealed class HttpServerTests : IDisposable
     [Fact]
     public async Task PostEchoAnswersTheDecodedFieldsInOrder()
     {
-        var (loop, server) = Start();
-        using (loop)
-        using (HttpClient c = Client(server.Address))
+        using (var server = Start())
+        using (HttpClient c = server.Client())
         {
             var form = new FormUrlEncodedContent([new("name", "Ada Lovelace"), new("lang", "C#"), new("empty", ""), new("π", "3.14 & more")]);
             var r = await c.PostAsync("/echo", form);
@@ -142,10 +99,9 @@ public sealed class HttpServerTests : IDisposable
     [Fact]
     public async Task KeepAliveReusesOneConnection()
     {
-        var (loop, server) = Start(quiet: true);
+        using var server = Start(quiet: true);
         int connects = 0;
-        using (loop)
-        using (HttpClient c = Client(server.Address, () => Interlocked.Increment(ref connects)))
+        using (HttpClient c = server.Client(() => Interlocked.Increment(ref connects)))
         {
             for (int i = 0; i < 20; i++)
             {
@@ -156,16 +112,15 @@ public sealed class HttpServerTests : IDisposable
         }
 
         Assert.Equal(1, connects);
-        Assert.Equal(1, server.Accepted);
+        Assert.Equal(1, server.Server.Accepted);
     }
 
     [Fact]
     public void PipelinedRequestsAreAnsweredInOrder()
     {
-        var (loop, server) = Start(quiet: true);
-        using (loop)
+        using (var server = Start(quiet: true))
         {
-            string response = Raw(server.Address,
+            string response = server.Raw(
                 "GET / HTTP/1.1\r\nHost: x\r\n\r\n" +
                 "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\na=1&b=2" +
                 "GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n" +
@@ -182,15 +137,16 @@ public sealed class HttpServerTests : IDisposable
     [Fact]
     public void Http10ClosesUnlessKeepAliveIsAsked()
     {
-        var (loop, server) = Start(quiet: true);
-        using (loop)
+        using (var server = Start(quiet: true))
         {
-            string closes = Raw(server.Address, "GET / HTTP/1.0\r\n\r\n", halfClose: false);
+            string closes = server.Raw("GET / HTTP/1.0\r\n\r\n", halfClose: false);
             Assert.StartsWith("HTTP/1.1 200 OK", closes);
             Assert.Contains("Connection: close", closes);
 
-            string kept = Raw(server.Address, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\n\r\n", halfClose: false);
+            string kept = server.Raw("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\n\r\n", halfClose: false);
             Assert.Equal(new[] { "HTTP/1.1 200 OK", "HTTP/1.1 200 OK" }, Statuses(kept));
+            Assert.Contains("\r\nConnection: keep-alive\r\n", kept.Split("HTTP/1.1 200 OK")[1]); // an HTTP/1.0 client is told
+            Assert.Contains("\r\nConnection: close\r\n", kept.Split("HTTP/1.1 200 OK")[2]);
         }
     }
 
@@ -203,23 +159,21 @@ public sealed class HttpServerTests : IDisposable
     [InlineData("GET / HTTP/1.1\r\n: empty name\r\n\r\n", "400 Bad Request")]
     [InlineData("POST /echo HTTP/1.1\r\nContent-Length: 12x\r\n\r\n", "400 Bad Request")]
     [InlineData("POST /echo HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", "400 Bad Request")]
-    [InlineData("GET / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc", "400 Bad Request")]
+    [InlineData("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc", "400 Bad Request")]
     [InlineData("GET / HTTP/x.y\r\n\r\n", "400 Bad Request")]
-    [InlineData("GET /missing HTTP/1.1\r\n\r\n", "404 Not Found")]
-    [InlineData("DELETE / HTTP/1.1\r\n\r\n", "405 Method Not Allowed")]
-    [InlineData("POST / HTTP/1.1\r\nContent-Length: 1\r\n\r\nx", "405 Method Not Allowed")]
-    [InlineData("GET /echo HTTP/1.1\r\n\r\n", "405 Method Not Allowed")]
-    [InlineData("POST /echo HTTP/1.1\r\n\r\n", "411 Length Required")]
-    [InlineData("POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "411 Length Required")]
-    [InlineData("POST /echo HTTP/1.1\r\nContent-Length: 2000\r\n\r\n", "413 Content Too Large")]
+    [InlineData("GET /missing HTTP/1.1\r\nHost: x\r\n\r\n", "404 Not Found")]
+    [InlineData("DELETE / HTTP/1.1\r\nHost: x\r\n\r\n", "405 Method Not Allowed")]
+    [InlineData("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx", "405 Method Not Allowed")]
+    [InlineData("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n", "405 Method Not Allowed")]
+    [InlineData("POST /echo HTTP/1.1\r\nHost: x\r\n\r\n", "411 Length Required")]
+    [InlineData("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n", "413 Content Too Large")]
     [InlineData("GET / HTTP/2.0\r\n\r\n", "505 HTTP Version Not Supported")]
     [InlineData("GET / HTTP/3\r\n\r\n", "505 HTTP Version Not Supported")]
     public void BadInputGetsAClearAnswer(string request, string status)
     {
-        var (loop, server) = Start(quiet: true, maxBody: 1000);
-        using (loop)
+        using (var server = Start(quiet: true, maxBody: 1000))
         {
-            string response = Raw(server.Address, request);
+            string response = server.Raw(request);
             Assert.Equal($"HTTP/1.1 {status}", StatusLine(response));
             Assert.Contains("Content-Length: ", response);
             Assert.Contains(status, response.Split("\r\n\r\n", 2)[1]);
@@ -233,11 +187,10 @@ public sealed class HttpServerTests : IDisposable
     [Fact]
     public void OversizedHeadGets431AndTheConnectionCloses()
     {
-        var (loop, server) = Start(quiet: true);
-        using (loop)
+        using (var server = Start(quiet: true))
         {
             string request = "GET / HTTP/1.1\r\n" + string.Concat(Enumerable.Range(0, 200).Select(i => $"X-Filler-{i}: {new string('y', 60)}\r\n")) + "\r\n";
-            string response = Raw(server.Address, request);
+            string response = server.Raw(request);
             Assert.Equal("HTTP/1.1 431 Request Header Fields Too Large", StatusLine(response));
             Assert.Contains("Connection: close", response);
         }
@@ -252,10 +205,9 @@ public sealed class HttpServerTests : IDisposable
     [InlineData("/..%5csecret.txt")]
     public void PathsThatClimbOutOfTheRootAreRefused(string path)
     {
-        var (loop, server) = Start(_root, quiet: true);
-        using (loop)
+        using (var server = Start(_root, quiet: true))
         {
-            string response = Raw(server.Address, $"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+            string response = server.Raw($"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
             Assert.Equal("HTTP/1.1 403 Forbidden", StatusLine(response));
             Assert.DoesNotContain("do not serve", response);
         }
@@ -264,22 +216,21 @@ public sealed class HttpServerTests : IDisposable
     [Fact]
     public async Task HttpClientSeesEveryErrorCode()
     {
-        var (loop, server) = Start(quiet: true, maxBody: 10);
-        using (loop)
+        using (var server = Start(quiet: true, maxBody: 10))
         {
-            using (HttpClient c = Client(server.Address))
+            using (HttpClient c = server.Client())
             {
                 Assert.Equal(HttpStatusCode.NotFound, (await c.GetAsync("/nope")).StatusCode);
                 Assert.Equal(HttpStatusCode.MethodNotAllowed, (await c.DeleteAsync("/")).StatusCode);
             }
 
-            using (HttpClient c = Client(server.Address))
+            using (HttpClient c = server.Client())
             {
                 var big = await c.PostAsync("/echo", new StringContent(new string('x', 100)));
                 Assert.Equal(HttpStatusCode.RequestEntityTooLarge, big.StatusCode);
             }
 
-            using (HttpClient c = Client(server.Address))
+            using (HttpClient c = server.Client())
             {
                 var req = new HttpRequestMessage(HttpMethod.Get, "/");
                 req.Headers.Add("X-Big", new string('z', 9000));
@@ -291,10 +242,9 @@ public sealed class HttpServerTests : IDisposable
     [Fact]
     public void QuietWritesNoAccessLog()
     {
-        var (loop, server) = Start(quiet: true);
-        using (loop)
+        using (var server = Start(quiet: true))
         {
-            Raw(server.Address, "GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+            server.Raw("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
         }
 
         Assert.Equal(string.Empty, _log.ToString());

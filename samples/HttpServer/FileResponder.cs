@@ -1,0 +1,242 @@
+using Microsoft.Win32.SafeHandles;
+
+namespace Asyncore.Samples.Http;
+
+/// <summary>
+/// GET and HEAD under --root: a file (with its validators, conditional requests and one byte
+/// range), a folder's index.html or listing, or the error nginx would give. Files are opened
+/// without blocking the loop (<see cref="NativeFile"/>); a small one goes out in the same send as
+/// its head, a larger one through a <see cref="FileProducer"/> the response owns.
+/// </summary>
+internal sealed class FileResponder
+{
+    private readonly string _root;
+
+    public FileResponder(string root) => _root = Path.GetFullPath(root).TrimEnd(Path.DirectorySeparatorChar);
+
+    /// <summary>Answers the request whose head <paramref name="request"/> holds, on <paramref name="connection"/>.</summary>
+    public void Serve(HttpRequestHandler connection, RequestHeadParser request)
+    {
+        ReadOnlySpan<byte> target = request[request.Head.Target];
+        ReadOnlySpan<byte> rawPath = TargetPath.PathOf(target);
+        switch (TargetPath.Decode(rawPath, out string path))
+        {
+            case PathStatus.BadRequest:
+                connection.Fail(400, "the path is not valid (a broken %-escape, a NUL, or not UTF-8)");
+                return;
+            case PathStatus.Forbidden:
+                connection.Fail(403, "the path leaves the document root");
+                return;
+        }
+
+        string full = _root + path;
+        OpenStatus status = NativeFile.Open(full, out SafeFileHandle? file, out NativeFile.Facts facts);
+        if (status == OpenStatus.File)
+        {
+            ServeFile(connection, request, file!, facts, full);
+            return;
+        }
+
+        if (status != OpenStatus.Directory)
+        {
+            Refuse(connection, status);
+            return;
+        }
+
+        if (rawPath[^1] != '/')
+        {
+            // As nginx does: a folder's address ends in '/', so the relative links of its page resolve inside it.
+            string location = TargetPath.ForLocation(rawPath) + "/" + TargetPath.ForLocation(TargetPath.QueryOf(target));
+            connection.Fail(301, location, close: false, location: location);
+            return;
+        }
+
+        string index = Path.Join(full, "index.html");
+        OpenStatus indexStatus = NativeFile.Open(index, out file, out facts);
+        if (indexStatus == OpenStatus.File)
+        {
+            ServeFile(connection, request, file!, facts, index);
+            return;
+        }
+
+        if (indexStatus is OpenStatus.Forbidden or OpenStatus.Failed)
+        {
+            Refuse(connection, indexStatus);
+            return;
+        }
+
+        byte[]? page = DirectoryListing.Render(full, path);
+        if (page is null)
+        {
+            connection.Fail(403, "the folder cannot be read", close: false);
+            return;
+        }
+
+        var head = new ResponseHead(200);
+        head.Field("Content-Type: "u8, "text/html; charset=utf-8"u8);
+        head.Field("Content-Length: "u8, page.Length);
+        head.End(connection.Persistence);
+        connection.Writer.Send(ref head, connection.IsHead ? [] : page);
+        connection.Answered(200, connection.IsHead ? 0 : page.Length);
+    }
+
+    private static void Refuse(HttpRequestHandler connection, OpenStatus status)
+    {
+        switch (status)
+        {
+            case OpenStatus.Forbidden:
+                connection.Fail(403, "permission denied", close: false);
+                break;
+            case OpenStatus.Failed:
+                connection.Fail(500, "the file could not be opened");
+                break;
+            default:
+                connection.Fail(404, "no such file", close: false);
+                break;
+        }
+    }
+
+    private static void ServeFile(HttpRequestHandler connection, RequestHeadParser request, SafeFileHandle file, NativeFile.Facts facts, string name)
+    {
+        bool handedOver = false;
+        try
+        {
+            ref readonly RequestHead h = ref request.Head;
+            long size = facts.Size, modified = facts.ModifiedSeconds;
+            Span<byte> etag = stackalloc byte[40];
+            etag = etag[..EntityTag.Format(modified, size, etag)];
+
+            int precondition = Preconditions(request, etag, modified);
+            if (precondition == 412)
+            {
+                connection.Fail(412, "the file does not match the request's If-Match or If-Unmodified-Since", close: false);
+                return;
+            }
+
+            if (precondition == 304)
+            {
+                var notModified = new ResponseHead(304);
+                notModified.DateField("Last-Modified: "u8, modified);
+                notModified.Field("ETag: "u8, etag);
+                notModified.End(connection.Persistence);
+                connection.Writer.Send(ref notModified, []);
+                connection.Answered(304, 0);
+                return;
+            }
+
+            int status = 200;
+            long start = 0, count = size;
+            if (h.Range.IsPresent && IfRangeHolds(request, etag, modified))
+            {
+                switch (ByteRanges.Parse(request[h.Range], size, out start, out count))
+                {
+                    case RangeKind.Single:
+                        status = 206;
+                        break;
+                    case RangeKind.Unsatisfiable:
+                        connection.Fail(416, $"the file has {size} bytes", close: false, rangeLength: size);
+                        return;
+                }
+            }
+
+            var head = new ResponseHead(status);
+            head.Field("Content-Type: "u8, ContentTypes.For(name));
+            head.Field("Content-Length: "u8, count);
+            head.DateField("Last-Modified: "u8, modified);
+            head.Field("ETag: "u8, etag);
+            head.Field("Accept-Ranges: "u8, "bytes"u8);
+            if (status == 206)
+            {
+                head.ContentRange(start, count, size);
+            }
+
+            head.End(connection.Persistence);
+            if (connection.IsHead || count == 0)
+            {
+                connection.Writer.Send(ref head, []);
+                connection.Answered(status, 0);
+                return;
+            }
+
+            if (count <= FileProducer.BlockSize && count <= head.Room.Length)
+            {
+                if (!connection.Writer.SendSmallFile(ref head, file, start, (int)count))
+                {
+                    connection.Fail(500, "the file shrank while it was read");
+                    return;
+                }
+
+                connection.Answered(status, count);
+                return;
+            }
+
+            FileProducer producer;
+            if (connection.SendingFile)
+            {
+                // Queued behind another file: opened again when its turn comes.
+                producer = FileProducer.Deferred(name, facts, start, count, connection.Truncated);
+            }
+            else
+            {
+                producer = new FileProducer(file, start, count, connection.Truncated);
+                handedOver = true;
+            }
+
+            connection.Own(producer);
+            connection.Writer.SendWithProducer(ref head, producer);
+            connection.Answered(status, count);
+        }
+        finally
+        {
+            if (!handedOver)
+            {
+                file.Dispose();
+            }
+        }
+    }
+
+    /// <summary>RFC 9110 13.2.2's order: If-Match, else If-Unmodified-Since (412); If-None-Match, else If-Modified-Since (304).</summary>
+    /// <returns>0 to go on, 304 or 412.</returns>
+    private static int Preconditions(RequestHeadParser request, ReadOnlySpan<byte> etag, long modified)
+    {
+        ref readonly RequestHead h = ref request.Head;
+        if (h.IfMatch.IsPresent)
+        {
+            if (!EntityTag.ListMatches(request[h.IfMatch], etag, weak: false))
+            {
+                return 412;
+            }
+        }
+        else if (h.IfUnmodifiedSince.IsPresent && HttpDate.TryParse(request[h.IfUnmodifiedSince], out long unmodifiedSince)
+                 && modified > unmodifiedSince)
+        {
+            return 412;
+        }
+
+        if (h.IfNoneMatch.IsPresent)
+        {
+            return EntityTag.ListMatches(request[h.IfNoneMatch], etag, weak: true) ? 304 : 0;
+        }
+
+        // nginx's default (if_modified_since exact): not modified only when the date is the file's own.
+        return h.IfModifiedSince.IsPresent && HttpDate.TryParse(request[h.IfModifiedSince], out long since) && since == modified ? 304 : 0;
+    }
+
+    /// <summary>If-Range (RFC 9110 13.1.5): the range counts only if the tag matches strongly, or the date is exactly Last-Modified.</summary>
+    private static bool IfRangeHolds(RequestHeadParser request, ReadOnlySpan<byte> etag, long modified)
+    {
+        ref readonly RequestHead h = ref request.Head;
+        if (!h.IfRange.IsPresent)
+        {
+            return true;
+        }
+
+        ReadOnlySpan<byte> value = request[h.IfRange];
+        if (value.EndsWith("\""u8))
+        {
+            return value.SequenceEqual(etag);
+        }
+
+        return HttpDate.TryParse(value, out long date) && date == modified;
+    }
+}

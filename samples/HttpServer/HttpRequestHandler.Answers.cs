@@ -1,0 +1,115 @@
+using System.Text;
+
+namespace Asyncore.Samples.Http;
+
+/// <summary>The answers that are not files: the built-in page, POST /echo, errors; and the access log.</summary>
+public sealed partial class HttpRequestHandler
+{
+    private static readonly byte[] BuiltInPage = Encoding.ASCII.GetBytes(
+        "Hello, World!\nThis is the HTTP server sample of Asyncore (Python's asyncore and asynchat for .NET).\n");
+
+    /// <summary>The page served without --root: the benchmarked path, so it allocates nothing.</summary>
+    private void SendBuiltInPage()
+    {
+        var head = new ResponseHead(200);
+        head.Field("Content-Type: "u8, "text/plain; charset=utf-8"u8);
+        head.Field("Content-Length: "u8, BuiltInPage.Length);
+        head.End(Persistence);
+        Writer.Send(ref head, IsHead ? [] : BuiltInPage);
+        Answered(200, IsHead ? 0 : BuiltInPage.Length);
+    }
+
+    /// <summary>Without --root, any path but the page's is 404 once it is known to be a valid one.</summary>
+    private void ServeNoRoot(ReadOnlySpan<byte> path)
+    {
+        switch (TargetPath.Decode(path, out string decoded))
+        {
+            case PathStatus.BadRequest:
+                Fail(400, "the path is not valid (a broken %-escape, a NUL, or not UTF-8)");
+                break;
+            case PathStatus.Forbidden:
+                Fail(403, "the path leaves the document root");
+                break;
+            default:
+                if (decoded is "/" or "/index.html")
+                {
+                    SendBuiltInPage();
+                }
+                else
+                {
+                    Fail(404, "no such page", close: false);
+                }
+
+                break;
+        }
+    }
+
+    private void SendEcho(List<KeyValuePair<string, string>> fields)
+    {
+        var text = new StringBuilder();
+        foreach (var (name, value) in fields)
+        {
+            text.Append(name).Append('=').Append(value).Append('\n');
+        }
+
+        byte[] body = Encoding.UTF8.GetBytes(text.ToString());
+        var head = new ResponseHead(200);
+        head.Field("Content-Type: "u8, "text/plain; charset=utf-8"u8);
+        head.Field("Content-Length: "u8, body.Length);
+        head.End(Persistence);
+        Writer.Send(ref head, body);
+        Answered(200, body.Length);
+    }
+
+    /// <summary>
+    /// An answer with a one-line text body ("404 Not Found: no such file"). By default the
+    /// connection closes once it is sent and input is ignored until then, as nginx does after
+    /// 400, 413, 414, 500 and 501 and after any error in the request head: the stream may no longer
+    /// be in step. 404, 403, 412 and 416 on a good request keep the connection.
+    /// </summary>
+    internal void Fail(int status, string detail, bool close = true, string? allow = null, string? location = null, long rangeLength = -1)
+    {
+        if (close)
+        {
+            _phase = Phase.Closing;
+            _requestStarted = 0;
+            SetTerminator(null);
+        }
+
+        byte[] body = Encoding.UTF8.GetBytes($"{status} {Encoding.ASCII.GetString(ResponseWriter.Reason(status))}: {detail}\n");
+        var head = new ResponseHead(status);
+        head.Field("Content-Type: "u8, "text/plain; charset=utf-8"u8);
+        head.Field("Content-Length: "u8, body.Length);
+        if (allow is not null)
+        {
+            head.Field("Allow: "u8, allow);
+        }
+
+        if (location is not null)
+        {
+            head.Field("Location: "u8, location);
+        }
+
+        if (rangeLength >= 0)
+        {
+            head.ContentRange(0, -1, rangeLength);
+        }
+
+        head.End(close ? Persistence.Close : Persistence);
+        Writer.Send(ref head, IsHead ? [] : body);
+        Answered(status, IsHead ? 0 : body.Length);
+        if (close)
+        {
+            CloseWhenDone();
+        }
+    }
+
+    /// <summary>Writes the access log line for an answer.</summary>
+    internal void Answered(int status, long bytes)
+    {
+        if (!_options.Quiet)
+        {
+            AccessLog.Write(_options.Log, _addr, _parser[_parser.Head.Line], status, bytes);
+        }
+    }
+}
