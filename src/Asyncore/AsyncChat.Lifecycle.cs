@@ -47,6 +47,8 @@ public abstract partial class AsyncChat
     {
         _state = ChatState.Closed;
         _linger?.Clear();
+        _proxyDeadline?.Clear();
+        _proxy = null;
         _messageDeadline?.Clear();
         _softDeadline?.Clear();
         _fifo.Clear();

@@ -234,6 +234,10 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
         if (n > 0)
         {
             _framer.Commit(n);
+        }
+
+        if (n > 0 && (_proxy is null || TakeProxyHeader()))
+        {
             _reading = true;
             try
             {

@@ -536,7 +536,7 @@ public partial class Dispatcher : IDisposable
     }
 
     /// <summary>The address .NET cannot name: an unbound AF_UNIX peer.</summary>
-    private sealed class UnnamedUnixEndPoint : EndPoint
+    internal sealed class UnnamedUnixEndPoint : EndPoint
     {
         internal static readonly UnnamedUnixEndPoint Instance = new();
 
