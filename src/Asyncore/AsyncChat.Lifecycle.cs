@@ -40,6 +40,7 @@ public abstract partial class AsyncChat
     {
         _state = ChatState.Open;
         _readingPaused = false;
+        _midMessage = false;
     }
 
     /// <summary>Closed: every deadline the channel has leaves the loop's heap, and the queued output's segments go back to the pool.</summary>
@@ -47,6 +48,8 @@ public abstract partial class AsyncChat
     {
         _state = ChatState.Closed;
         _linger?.Clear();
+        _proxyDeadline?.Clear();
+        _proxy = null;
         _messageDeadline?.Clear();
         _softDeadline?.Clear();
         _fifo.Clear();

@@ -27,6 +27,7 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
     private int _inBufferSize = DefaultBufferSize;
     private int _outBufferSize = DefaultBufferSize;
     private bool _reading;
+    private bool _midMessage;
 
     /// <summary>Creates the channel, optionally around a socket (see <see cref="Dispatcher(Socket?, SocketMap?)"/>).</summary>
     /// <param name="socket">A connected socket, an unconnected one, or null.</param>
@@ -89,6 +90,7 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
 
     void IFramerTarget.CollectIncomingData(ReadOnlySpan<byte> data)
     {
+        _midMessage = true;
         if (!_inputLimits)
         {
             CollectIncomingData(data);
@@ -100,6 +102,7 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
 
     void IFramerTarget.FoundTerminator()
     {
+        _midMessage = false;
         if (_inputLimits && !MessageEnded())
         {
             return;
@@ -234,6 +237,10 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
         if (n > 0)
         {
             _framer.Commit(n);
+        }
+
+        if (n > 0 && (_proxy is null || TakeProxyHeader()))
+        {
             _reading = true;
             try
             {
@@ -269,6 +276,26 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
     /// <remarks>Python: async_chat.readable()</remarks>
     public override bool Readable() => _state == ChatState.Lingering || (_state == ChatState.Open && !_readingPaused);
 
+    /// <summary>
+    /// Idle for a drain: open, no output queued, no message half received (input collected since
+    /// the last terminator, or carried bytes), and no input waiting in the socket (requests already
+    /// sent, such as pipelined ones, are read and answered first). A channel with no terminator is
+    /// never between messages once it has received a byte; override this where the protocol knows better.
+    /// </summary>
+    public override bool IsIdle => _state == ChatState.Open && _fifo.Count == 0 && !_midMessage && _framer.Buffered == 0 && !InputWaiting();
+
+    private bool InputWaiting()
+    {
+        try
+        {
+            return Socket is { } socket && socket.Available > 0;
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>True while output is queued or the channel is not yet connected.</summary>
     /// <returns>Whether to watch for writing.</returns>
     /// <remarks>Python: async_chat.writable()</remarks>
@@ -301,6 +328,7 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
     {
         _framer.Discard();
         ResetMessage();
+        _midMessage = false;
         _fifo.Clear();
         AfterOutputChange();
     }

@@ -84,6 +84,31 @@ public partial class Dispatcher
     {
     }
 
+    /// <summary>Whether the channel's map is draining and has told this channel (see <see cref="SocketMap.BeginDrain"/>).</summary>
+    public bool Draining { get; internal set; }
+
+    /// <summary>
+    /// Whether the channel is between exchanges, so a draining map may close it now. True for a plain
+    /// Dispatcher (the library cannot see its protocol); <see cref="DispatcherWithSend"/> and
+    /// <see cref="AsyncChat"/> say false while output is unsent or a message is half received.
+    /// Override it to keep a channel through a drain until its protocol is done.
+    /// </summary>
+    public virtual bool IsIdle => true;
+
+    /// <summary>
+    /// The map began to drain (<see cref="SocketMap.BeginDrain"/>): say goodbye the protocol's way
+    /// (queue a last line, mark the next answer as the last). Called once. After it, the map closes
+    /// the channel at the end of the first pass in which it is <see cref="IsIdle"/>. The default
+    /// closes an idle channel at once and lets a busy one finish.
+    /// </summary>
+    protected internal virtual void HandleDrain()
+    {
+        if (IsIdle)
+        {
+            Close();
+        }
+    }
+
     /// <summary>Runs a library-initiated callback with the loop's error rules.</summary>
     private protected void Guard(Action callback)
     {

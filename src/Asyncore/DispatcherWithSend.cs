@@ -45,6 +45,9 @@ public class DispatcherWithSend : Dispatcher
     /// <remarks>Python: dispatcher_with_send.writable()</remarks>
     public override bool Writable() => !Connected || _end > _start;
 
+    /// <summary>Idle for a drain while nothing is left to send.</summary>
+    public override bool IsIdle => _end == _start;
+
     /// <summary>Queues <paramref name="data"/> and sends what the socket takes now.</summary>
     /// <param name="data">The bytes.</param>
     /// <returns>The number of bytes queued (all of them).</returns>

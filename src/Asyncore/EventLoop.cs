@@ -73,6 +73,27 @@ public static class EventLoop
     public static void Poll(PollerKind backend, double timeout = 0.0, SocketMap? map = null) =>
         PollOnce(map ?? SocketMap.Default, PollerFactory.Resolve(backend), timeout);
 
+    /// <summary>
+    /// Drains the map gracefully on this thread (see <see cref="SocketMap.BeginDrain"/>): listeners
+    /// close at once, channels finish their exchanges and close when idle, and the loop runs until
+    /// the map is empty, which the deadline guarantees.
+    /// </summary>
+    /// <param name="deadline">How long channels may take to finish.</param>
+    /// <param name="map">The map; <see cref="SocketMap.Default"/> when null.</param>
+    /// <param name="backend">The backend.</param>
+    /// <returns>True when every channel closed by itself before the deadline.</returns>
+    public static bool Drain(TimeSpan deadline, SocketMap? map = null, PollerKind backend = PollerKind.Default)
+    {
+        map ??= SocketMap.Default;
+        Task<bool> done = map.BeginDrain(deadline);
+        while (!done.IsCompleted)
+        {
+            PollOnce(map, backend, 30.0, evenIfEmpty: true);
+        }
+
+        return done.Result;
+    }
+
     /// <summary>Closes every channel in the map, then empties it.</summary>
     /// <param name="map">The map; <see cref="SocketMap.Default"/> when null.</param>
     /// <param name="ignoreAll">When true, errors from closing are ignored; otherwise the first is thrown (a closed-descriptor error always is ignored).</param>

@@ -47,6 +47,31 @@ public sealed partial class SocketMap : IEnumerable<KeyValuePair<nint, Dispatche
         Reactor.Post(action);
     }
 
+    /// <summary>
+    /// Begins a graceful drain, as a server does on SIGTERM: listening channels close at once (new
+    /// connections are refused); every other channel hears <see cref="Dispatcher.HandleDrain"/> once, so
+    /// its protocol can say goodbye its own way, and is closed at the end of the first pass in which
+    /// it is <see cref="Dispatcher.IsIdle"/> (an idle one at once, a busy one once its exchange is done);
+    /// channels that join later are treated the same. When <paramref name="deadline"/> passes,
+    /// whatever is left is closed. Call it on the loop's thread (from another: inside <see cref="Post"/>)
+    /// and keep the loop running (<see cref="EventLoop.Drain"/> does both for a loop on this thread).
+    /// </summary>
+    /// <param name="deadline">How long channels may take to finish.</param>
+    /// <returns>
+    /// A task that completes once the map is empty: true when every channel closed by itself before
+    /// the deadline, false when the deadline closed some. Calling it again returns the same task.
+    /// </returns>
+    /// <remarks>nginx's graceful shutdown and Kestrel's shutdown timeout, for one map.</remarks>
+    public Task<bool> BeginDrain(TimeSpan deadline)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(deadline, TimeSpan.Zero);
+        Reactor.Drain ??= new MapDrain(this, deadline);
+        return Reactor.Drain.Done;
+    }
+
+    /// <summary>Whether <see cref="BeginDrain"/> was called.</summary>
+    public bool Draining => Reactor.Drain is not null;
+
     /// <summary>How many channels are in the map.</summary>
     /// <remarks>Python: len(socket_map)</remarks>
     public int Count => _channels.Count;

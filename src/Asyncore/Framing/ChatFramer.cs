@@ -55,6 +55,9 @@ internal sealed class ChatFramer
     /// <summary><paramref name="count"/> bytes were read into the span <see cref="PrepareRead"/> gave.</summary>
     internal void Commit(int count) => _end += count;
 
+    /// <summary>Drops the first <paramref name="count"/> unread bytes (taken by a step before framing, such as a PROXY header).</summary>
+    internal void Skip(int count) => _start += count;
+
     /// <summary>Drops everything received and not yet handed on; a running <see cref="Feed{T}(ref T)"/> stops.</summary>
     internal void Discard()
     {

@@ -338,8 +338,12 @@ internal sealed class ReactorCore : IDisposable
         {
             InPass = false;
             RunPassEndHooks();
+            Drain?.AtPassEnd();
         }
     }
+
+    /// <summary>The map's graceful drain, while one runs: it looks for channels that became idle at the end of every pass.</summary>
+    internal MapDrain? Drain;
 
     /// <summary>The backend of a kind; a different kind than last time starts a new backend that knows nobody yet.</summary>
     private IPoller PollerFor(PollerKind kind)
