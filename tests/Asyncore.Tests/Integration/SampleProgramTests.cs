@@ -133,4 +133,119 @@ public class SampleProgramTests
         Assert.Equal("echo: hello\r\nbye\r\n", Encoding.ASCII.GetString(Drive.ReadToEnd(s)));
         Assert.Equal(0, server.Stop());
     }
+
+    public static TheoryData<string, string, string[]> Floods() => new()
+    {
+        { "LineServer", "a\r\n", [] },
+        { "LineServer", "a\n", [] },
+        { "EchoServer", "0123456789", [] },
+        { "PingServer", "X\r\n", [] },
+        { "PingServer", "PING\n", [] },
+        { "SmtpServer", "HELP\r\n", ["--maildir", Path.Combine(Path.GetTempPath(), "asyncore-flood-maildir")] },
+    };
+
+    /// <summary>
+    /// Four clients pipeline up to 16 MB each and never read their answers. The program's memory,
+    /// read from /proc, stays under 256 MiB, and a fifth client is served as usual meanwhile.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Floods))]
+    public async Task ClientsThatNeverReadCostBoundedMemory(string program, string pattern, string[] args)
+    {
+        using var server = SampleProcess.StartServer(program, out IPEndPoint at, args);
+        long before = server.ResidentBytes();
+        byte[] bytes = Encoding.ASCII.GetBytes(pattern);
+        var floods = Enumerable.Range(0, 4)
+            .Select(_ => Task.Run(() => Flood.NeverReading(at, bytes, maxBytes: 16_000_000, stalled: TimeSpan.FromSeconds(1), limit: TimeSpan.FromSeconds(30))))
+            .ToArray();
+        var flooders = await Task.WhenAll(floods).WaitAsync(TimeSpan.FromSeconds(60));
+        long during = server.ResidentBytes();
+        try
+        {
+            Assert.All(flooders, f => Assert.True(f.Sent < 16_000_000, $"{program} read all of a flood it could not answer"));
+            Assert.True(during < 256L << 20, $"{program}: {before >> 20} MiB before, {during >> 20} MiB with four clients that never read");
+            Assert.True(ServedMeanwhile(program, at), $"{program} did not serve a well-behaved client during the flood");
+        }
+        finally
+        {
+            foreach (var f in flooders)
+            {
+                f.Socket.Dispose();
+            }
+        }
+
+        Assert.Equal(0, server.Stop());
+    }
+
+    private static bool ServedMeanwhile(string program, IPEndPoint at)
+    {
+        using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 10_000 };
+        s.Connect(at);
+        (string send, string expect) = program switch
+        {
+            "LineServer" => ("hi\r\nQUIT\r\n", "echo: hi\r\nbye\r\n"),
+            "EchoServer" => ("hi", "hi"),
+            "PingServer" => ("PING\r\nQUIT\r\n", "+PONG\r\n+OK\r\n"),
+            _ => ("QUIT\r\n", "221 Bye\r\n"),
+        };
+        s.Send(Encoding.ASCII.GetBytes(send));
+        if (program == "EchoServer")
+        {
+            byte[] two = new byte[2];
+            int got = 0;
+            while (got < 2 && s.Receive(two, got, 2 - got, SocketFlags.None) is > 0 and var n)
+            {
+                got += n;
+            }
+
+            return Encoding.ASCII.GetString(two, 0, got) == expect;
+        }
+
+        string answer = Encoding.ASCII.GetString(Drive.ReadToEnd(s));
+        return program == "SmtpServer" ? answer.EndsWith(expect, StringComparison.Ordinal) : answer == expect;
+    }
+
+    /// <summary>Six messages of 16 MiB left unfinished: streamed to tmp/, so the server's memory stays flat.</summary>
+    [Fact]
+    public async Task UnfinishedBigMessagesDoNotTakeMemory()
+    {
+        string maildir = Directory.CreateTempSubdirectory("asyncore-maildir-").FullName;
+        try
+        {
+            using var server = SampleProcess.StartServer("SmtpServer", out IPEndPoint at, "--maildir", maildir, "--max-size", "0");
+            long before = server.ResidentBytes();
+            byte[] block = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat(new string('m', 1022) + "\r\n", 1024))); // 1 MiB of lines
+            var clients = Enumerable.Range(0, 6).Select(_ => Task.Run(() =>
+            {
+                var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 20_000 };
+                s.Connect(at);
+                s.Send("HELO c\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<x@y.z>\r\nDATA\r\n"u8.ToArray());
+                for (int i = 0; i < 16; i++)
+                {
+                    s.Send(block);
+                }
+
+                return s;
+            })).ToArray();
+            Socket[] sockets = await Task.WhenAll(clients).WaitAsync(TimeSpan.FromSeconds(60));
+            string tmp = Path.Combine(maildir, "tmp");
+            Assert.True(
+                SpinWait.SpinUntil(() => Directory.GetFiles(tmp) is { Length: 6 } f && f.All(x => new FileInfo(x).Length >= (16 << 20) - (64 << 10)), TimeSpan.FromSeconds(60)),
+                "the six messages did not reach tmp/ as they arrived"); // all but the writer's last 64 KiB buffer
+            long during = server.ResidentBytes();
+            Assert.Empty(Directory.GetFiles(Path.Combine(maildir, "new")));
+            Assert.True(during - before < 48L << 20, $"{before >> 20} MiB before, {during >> 20} MiB holding 96 MiB of unfinished messages");
+            foreach (var c in sockets)
+            {
+                c.Dispose();
+            }
+
+            Assert.True(SpinWait.SpinUntil(() => Directory.GetFiles(tmp).Length == 0, TimeSpan.FromSeconds(10)), "unfinished messages were left in tmp/");
+            Assert.Equal(0, server.Stop());
+        }
+        finally
+        {
+            Directory.Delete(maildir, recursive: true);
+        }
+    }
 }
