@@ -48,14 +48,15 @@ public ref struct InlineArgs
         while (!done)
         {
             byte c = At(_read);
-            if (inDouble)
+            if (inDouble || inSingle)
             {
-                if (c == '\\' && At(_read + 1) == 'x' && IsHex(At(_read + 2)) && IsHex(At(_read + 3)))
+                byte quote = inDouble ? (byte)'"' : (byte)'\'';
+                if (inDouble && c == '\\' && At(_read + 1) == 'x' && IsHex(At(_read + 2)) && IsHex(At(_read + 3)))
                 {
                     Put((byte)((Hex(At(_read + 2)) << 4) | Hex(At(_read + 3))));
                     _read += 3;
                 }
-                else if (c == '\\' && At(_read + 1) != 0)
+                else if (inDouble && c == '\\' && At(_read + 1) != 0)
                 {
                     _read++;
                     Put(At(_read) switch
@@ -68,33 +69,14 @@ public ref struct InlineArgs
                         byte other => other,
                     });
                 }
-                else if (c == '"')
-                {
-                    if (At(_read + 1) != 0 && !IsSpace(At(_read + 1)))
-                    {
-                        return Fail();
-                    }
-
-                    done = true;
-                }
-                else if (c == 0)
-                {
-                    return Fail();
-                }
-                else
-                {
-                    Put(c);
-                }
-            }
-            else if (inSingle)
-            {
-                if (c == '\\' && At(_read + 1) == '\'')
+                else if (inSingle && c == '\\' && At(_read + 1) == '\'')
                 {
                     _read++;
                     Put((byte)'\'');
                 }
-                else if (c == '\'')
+                else if (c == quote)
                 {
+                    // The closing quote must be followed by a blank or the end of the line.
                     if (At(_read + 1) != 0 && !IsSpace(At(_read + 1)))
                     {
                         return Fail();
@@ -104,7 +86,7 @@ public ref struct InlineArgs
                 }
                 else if (c == 0)
                 {
-                    return Fail();
+                    return Fail(); // no closing quote
                 }
                 else
                 {

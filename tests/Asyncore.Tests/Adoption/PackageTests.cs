@@ -42,20 +42,7 @@ public sealed class PackageTests : IDisposable
               </packageSources>
             </configuration>
             """);
-        File.WriteAllText(Path.Combine(app, "app.csproj"), $"""
-            <Project Sdk="Microsoft.NET.Sdk">
-              <PropertyGroup>
-                <OutputType>Exe</OutputType>
-                <TargetFramework>net10.0</TargetFramework>
-                <Nullable>enable</Nullable>
-                <ImplicitUsings>enable</ImplicitUsings>
-                <TreatWarningsAsErrors>true</TreatWarningsAsErrors>
-              </PropertyGroup>
-              <ItemGroup>
-                <PackageReference Include="Asyncore" Version="{_version}" />
-              </ItemGroup>
-            </Project>
-            """);
+        DotnetCli.WriteConsoleProject(app, "app", $"""<PackageReference Include="Asyncore" Version="{_version}" />""");
         File.WriteAllText(Path.Combine(app, "Program.cs"), """
             using System.Net;
             using System.Net.Sockets;

@@ -39,21 +39,10 @@ public sealed class ReadmeTests : IDisposable
     {
         string dir = Path.Combine(_work, name);
         Directory.CreateDirectory(dir);
-        File.WriteAllText(Path.Combine(dir, name + ".csproj"), $"""
-            <Project Sdk="Microsoft.NET.Sdk">
-              <PropertyGroup>
-                <OutputType>Exe</OutputType>
-                <TargetFramework>net10.0</TargetFramework>
-                <Nullable>enable</Nullable>
-                <ImplicitUsings>enable</ImplicitUsings>
-                <TreatWarningsAsErrors>true</TreatWarningsAsErrors>
-              </PropertyGroup>
-              <ItemGroup>
-                <Reference Include="Asyncore" HintPath="{Path.Combine(AppContext.BaseDirectory, "Asyncore.dll")}" />
+        DotnetCli.WriteConsoleProject(dir, name, $"""
+            <Reference Include="Asyncore" HintPath="{Path.Combine(AppContext.BaseDirectory, "Asyncore.dll")}" />
                 <PackageReference Include="Microsoft.Extensions.Logging.Abstractions" Version="10.0.0" />
                 {packages}
-              </ItemGroup>
-            </Project>
             """);
         File.WriteAllText(Path.Combine(dir, "Program.cs"), program);
         DotnetCli.Run(dir, "build", "-c", "Release", "-v", "q", "-nologo");

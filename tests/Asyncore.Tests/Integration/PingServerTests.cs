@@ -16,32 +16,7 @@ public class PingServerTests
     {
         EndPoint at = null!;
         using var loop = new LoopThread(map => at = new PingServer(new IPEndPoint(IPAddress.Loopback, 0), map).Address);
-        return Exchange(at, request, chunk);
-    }
-
-    private static string Exchange(EndPoint at, byte[] request, int chunk = int.MaxValue)
-    {
-        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, ReceiveTimeout = 20_000 };
-        client.Connect(at);
-        try
-        {
-            for (int i = 0; i < request.Length; i += chunk)
-            {
-                client.Send(request, i, Math.Min(chunk, request.Length - i), SocketFlags.None);
-                if (chunk < request.Length)
-                {
-                    Thread.Sleep(1);
-                }
-            }
-
-            client.Shutdown(SocketShutdown.Send);
-        }
-        catch (SocketException)
-        {
-            // The server answered a protocol error and closed: its answer is still there to read.
-        }
-
-        return Encoding.Latin1.GetString(Drive.ReadToEnd(client));
+        return Drive.Exchange(at, request, chunk);
     }
 
     private const string Requests =
@@ -261,7 +236,7 @@ public class PingServerTests
             var (paused, queued) = loop.OnLoop(() => loop.Map.Values.OfType<RespHandler>().Select(h => (h.ReadingPaused, h.OutgoingBytes)).Single());
             Assert.True(paused);
             Assert.InRange(queued, RespHandler.DefaultHighWaterMark, RespHandler.DefaultHighWaterMark + (256 << 10));
-            Assert.Equal("+PONG\r\n", Exchange(server.Address, "PING\r\n"u8.ToArray()));
+            Assert.Equal("+PONG\r\n", Drive.Exchange(server.Address, "PING\r\n"u8.ToArray()));
         }
     }
 

@@ -60,31 +60,6 @@ public class SampleTests
         EventLoop.CloseAll(map);
     }
 
-    private static string Exchange(EndPoint at, byte[] request, int chunk = int.MaxValue)
-    {
-        using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, ReceiveTimeout = 20_000 };
-        s.Connect(at);
-        try
-        {
-            for (int i = 0; i < request.Length; i += chunk)
-            {
-                s.Send(request, i, Math.Min(chunk, request.Length - i), SocketFlags.None);
-                if (chunk < request.Length)
-                {
-                    Thread.Sleep(1);
-                }
-            }
-
-            s.Shutdown(SocketShutdown.Send);
-        }
-        catch (SocketException)
-        {
-            // The server closed first (after QUIT): what it sent before is the answer.
-        }
-
-        return Encoding.Latin1.GetString(Drive.ReadToEnd(s));
-    }
-
     [Theory]
     [InlineData(int.MaxValue)]
     [InlineData(1)]
@@ -92,9 +67,9 @@ public class SampleTests
     {
         EndPoint at = null!;
         using var loop = new LoopThread(map => at = new LineServer(new IPEndPoint(IPAddress.Loopback, 0), map).Address);
-        string answer = Exchange(at, "crlf\r\nlone lf\nmixed\r\n\nbare\rcr stays\nlast\n"u8.ToArray(), chunk);
+        string answer = Drive.Exchange(at, "crlf\r\nlone lf\nmixed\r\n\nbare\rcr stays\nlast\n"u8.ToArray(), chunk);
         Assert.Equal("echo: crlf\r\necho: lone lf\r\necho: mixed\r\necho: \r\necho: bare\rcr stays\r\necho: last\r\n", answer);
-        Assert.Equal("echo: a\r\nbye\r\n", Exchange(at, "a\nQUIT\nnot answered\n"u8.ToArray(), chunk));
+        Assert.Equal("echo: a\r\nbye\r\n", Drive.Exchange(at, "a\nQUIT\nnot answered\n"u8.ToArray(), chunk));
     }
 
     [Fact]
@@ -103,7 +78,7 @@ public class SampleTests
         EndPoint at = null!;
         using var loop = new LoopThread(map => at = new LineServer(new IPEndPoint(IPAddress.Loopback, 0), map).Address);
         string longest = new('x', LineHandler.MaxLine);
-        string answer = Exchange(at, Encoding.ASCII.GetBytes($"{longest}\r\n{longest}y\nafter\n"));
+        string answer = Drive.Exchange(at, Encoding.ASCII.GetBytes($"{longest}\r\n{longest}y\nafter\n"));
         Assert.Equal($"echo: {longest}\r\nERR line too long\r\necho: after\r\n", answer);
     }
 
@@ -124,7 +99,7 @@ public class SampleTests
             var (paused, queued) = loop.OnLoop(() => loop.Map.Values.OfType<LineHandler>().Select(h => (h.ReadingPaused, h.OutgoingBytes)).Single());
             Assert.True(paused);
             Assert.InRange(queued, LineHandler.DefaultHighWaterMark, LineHandler.DefaultHighWaterMark + (256 << 10));
-            Assert.Equal("echo: still served\r\nbye\r\n", Exchange(server.Address, "still served\r\nQUIT\r\n"u8.ToArray()));
+            Assert.Equal("echo: still served\r\nbye\r\n", Drive.Exchange(server.Address, "still served\r\nQUIT\r\n"u8.ToArray()));
         }
     }
 

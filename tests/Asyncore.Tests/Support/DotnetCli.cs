@@ -45,4 +45,21 @@ internal static class DotnetCli
         Assert.True(p.ExitCode == 0, $"dotnet {string.Join(' ', args)} failed:\n{all}");
         return all;
     }
+
+    /// <summary>Writes NAME.csproj as `dotnet new console` makes it (nullable, implicit usings; warnings as errors) with <paramref name="items"/> in an ItemGroup.</summary>
+    public static void WriteConsoleProject(string dir, string name, string items) =>
+        File.WriteAllText(Path.Combine(dir, name + ".csproj"), $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <OutputType>Exe</OutputType>
+                <TargetFramework>net10.0</TargetFramework>
+                <Nullable>enable</Nullable>
+                <ImplicitUsings>enable</ImplicitUsings>
+                <TreatWarningsAsErrors>true</TreatWarningsAsErrors>
+              </PropertyGroup>
+              <ItemGroup>
+                {items}
+              </ItemGroup>
+            </Project>
+            """);
 }
