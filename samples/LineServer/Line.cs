@@ -50,6 +50,7 @@ public sealed class LineHandler : AsyncChat
     // The answer is built in place: "echo: ", the line as it arrives, then "\r\n", pushed at once.
     private byte[] _buffer = new byte[SmallBuffer];
     private int _length;
+    private bool _quit; // QUIT was answered: the rest of the input is ignored
 
     public LineHandler(Socket socket, SocketMap map) : base(socket, map)
     {
@@ -65,12 +66,22 @@ public sealed class LineHandler : AsyncChat
     /// <summary>A line over <see cref="MaxLine"/> bytes: answered, and the next line is read as usual.</summary>
     protected override void HandleOverflow(long droppedBytes)
     {
+        if (_quit)
+        {
+            return;
+        }
+
         Restart();
         Push("ERR line too long\r\n"u8);
     }
 
     protected override void CollectIncomingData(ReadOnlySpan<byte> data)
     {
+        if (_quit)
+        {
+            return;
+        }
+
         if (_length + data.Length + 2 > _buffer.Length)
         {
             Array.Resize(ref _buffer, Math.Max(_buffer.Length * 2, _length + data.Length + 2));
@@ -82,6 +93,11 @@ public sealed class LineHandler : AsyncChat
 
     protected override void FoundTerminator()
     {
+        if (_quit)
+        {
+            return;
+        }
+
         if (_length > Echo.Length && _buffer[_length - 1] == (byte)'\r')
         {
             _length--; // "\r\n": the "\r" belongs to the line end
@@ -98,6 +114,7 @@ public sealed class LineHandler : AsyncChat
         {
             Push("bye\r\n"u8);
             CloseWhenDone();
+            _quit = true;
         }
         else
         {

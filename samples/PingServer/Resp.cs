@@ -127,6 +127,11 @@ public sealed class RespHandler : AsyncChat
     /// <summary>A line or a bulk over its limit (the Close policy closes once the answer is sent).</summary>
     protected override void HandleOverflow(long droppedBytes)
     {
+        if (_closing)
+        {
+            return; // after QUIT or a protocol error the input is only drained
+        }
+
         string what = _argsLeft > 0 ? "too big bulk count string"
             : _lineLength > 0 && _line[0] == (byte)'*' ? "too big mbulk count string"
             : "too big inline request";

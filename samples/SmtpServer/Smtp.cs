@@ -245,19 +245,22 @@ public sealed class SmtpChannel : AsyncChat
         }
         else
         {
-            var envelope = Envelope();
+            string? name = null;
             try
             {
-                string name = _writer.Commit();
-                _writer = null;
+                name = _writer.Commit();
                 status = "250 OK";
-                _options.Delivered?.Invoke(envelope, _dataBytes, name);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 LogInfo($"storing a message failed: {e.Message}", "error");
-                _writer = null;
                 status = "451 Requested action aborted: local error in processing";
+            }
+
+            _writer = null;
+            if (name is not null)
+            {
+                _options.Delivered?.Invoke(Envelope(), _dataBytes, name);
             }
         }
 
