@@ -1,8 +1,9 @@
-"""Sends mail to the SMTP sample with Python's smtplib and checks what lands in --maildir.
+"""Sends mail to the SMTP sample with Python's smtplib and checks what lands in the --maildir Maildir.
 
 usage: smtp_smoke.py PORT MAILDIR   (prints one "PASS name" / "FAIL name" line per check)
 """
 import glob
+import mailbox
 import os
 import smtplib
 import sys
@@ -41,13 +42,18 @@ with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
 deadline = time.time() + 5
 files = []
 while time.time() < deadline and not files:
-    files = glob.glob(os.path.join(maildir, "*.eml"))
+    files = glob.glob(os.path.join(maildir, "new", "*"))
     time.sleep(0.05)
-check("one message delivered", len(files) == 1)
+check("one message delivered into the Maildir's new/", len(files) == 1)
+check("nothing left in the Maildir's tmp/", glob.glob(os.path.join(maildir, "tmp", "*")) == [])
 if files:
     data = open(files[0], "rb").read()
     check("the message arrived byte for byte", data == wire)
-    envelope = open(files[0][:-4] + ".envelope").read()
-    check("the envelope lists both recipients", "RCPT TO: bob@example.org" in envelope and "RCPT TO: cy@example.org" in envelope)
+    name = os.path.basename(files[0])
+    envelope = open(os.path.join(maildir, "envelope", name)).read()
+    check("the envelope lists the sender and both recipients",
+          envelope.startswith("MAIL FROM:<ada@example.org>") and "RCPT TO:<bob@example.org>\n" in envelope and "RCPT TO:<cy@example.org>\n" in envelope)
+    box = mailbox.Maildir(maildir, factory=None, create=False)
+    check("mailbox.Maildir reads it", list(box.keys()) == [name] and box[name]["Subject"] == "smtplib to Asyncore")
 # Failed checks were printed; a non-zero exit means the script itself crashed.
 sys.exit(0)

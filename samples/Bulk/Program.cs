@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using Asyncore;
+using Asyncore.Samples;
 
 // Bulk transfer through AsyncChat, for ../shared/bench:
 //   Bulk recv PORT BYTES [CHUNK]  each connection: read exactly BYTES with an integer terminator, answer OK
@@ -20,7 +21,11 @@ int chunk = args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) :
 var at = new IPEndPoint(IPAddress.Loopback, port);
 if (args[0] == "recv")
 {
-    _ = new BulkListener(at, bytes, chunk);
+    if (SampleHost.Listen(at, a => new BulkListener(a, bytes, chunk)) is null)
+    {
+        return SampleHost.CannotListen;
+    }
+
     EventLoop.Loop(PollerKind.Default, timeout: 1.0);
     return 0;
 }
@@ -61,6 +66,8 @@ sealed class BulkReceiver : AsyncChat
     public BulkReceiver(Socket socket, long bytes, int chunk) : base(socket)
     {
         AcInBufferSize = chunk;
+        HighWaterMark = 64 * 1024; // it answers only "OK", but a sender that never reads stays bounded all the same
+        OutputHardLimit = 1024 * 1024;
         SetTerminator(bytes);
     }
 

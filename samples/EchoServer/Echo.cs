@@ -28,14 +28,27 @@ public sealed class EchoServer : Dispatcher
     }
 }
 
-/// <summary>Echoes every byte back: reads into a reused buffer, queues with DispatcherWithSend.</summary>
+/// <summary>
+/// Echoes every byte back: reads into a reused buffer, queues with DispatcherWithSend. A client that
+/// sends without reading its echo is paused, as AsyncChat's HighWaterMark does: no reading while
+/// more than <see cref="HighWaterMark"/> bytes wait to be sent, so it costs at most that much plus
+/// one read; past <see cref="OutputHardLimit"/> it is disconnected.
+/// </summary>
 public sealed class EchoHandler : DispatcherWithSend
 {
+    /// <summary>Reading pauses while more than this many bytes wait to be sent back.</summary>
+    public const int HighWaterMark = 256 * 1024;
+
+    /// <summary>Unsent bytes past which the client is disconnected (reached only if reading did not pause).</summary>
+    public const int OutputHardLimit = 4 * 1024 * 1024;
+
     private readonly byte[] _buffer = new byte[8192];
 
     public EchoHandler(Socket socket, SocketMap map) : base(socket, map)
     {
     }
+
+    public override bool Readable() => OutBuffer.Length <= HighWaterMark;
 
     protected override void HandleRead()
     {
@@ -43,6 +56,11 @@ public sealed class EchoHandler : DispatcherWithSend
         if (n > 0)
         {
             Send(_buffer.AsSpan(0, n));
+            if (OutBuffer.Length > OutputHardLimit)
+            {
+                LogInfo($"slow consumer: {OutBuffer.Length} bytes unsent; closing", "error");
+                Close();
+            }
         }
     }
 

@@ -69,6 +69,7 @@ public sealed partial class HttpRequestHandler : AsyncChat
         SetTerminator(LineEnd);
         IdleTimeout = options.IdleTimeout;
         OutputHardLimit = options.OutputLimit;
+        HighWaterMark = options.OutputHighWaterMark; // reading resumes at half of it
         if (options.RequestTimeout is not null)
         {
             _onRequestTimer = OnRequestTimer;

@@ -21,6 +21,9 @@ public sealed record HttpServerOptions
     /// <summary>A client that leaves more than this many bytes of answers unread is closed.</summary>
     public long OutputLimit { get; init; } = 64L * 1024 * 1024;
 
+    /// <summary>While more than this many bytes of answers (and queued entries) wait unsent, the connection's requests are not read: a client that pipelines and never reads costs a bounded amount.</summary>
+    public long OutputHighWaterMark { get; init; } = 256 * 1024;
+
     /// <summary>No access log.</summary>
     public bool Quiet { get; init; }
 

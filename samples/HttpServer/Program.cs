@@ -32,7 +32,11 @@ command.SetAction(result =>
         IdleTimeout = Seconds(result.GetValue(idle)),
         RequestTimeout = Seconds(result.GetValue(requestTimeout)),
     };
-    var server = new HttpServer(SampleHost.EndPoint(result, host, port), options);
+    if (SampleHost.Listen(SampleHost.EndPoint(result, host, port), at => new HttpServer(at, options)) is not { } server)
+    {
+        return SampleHost.CannotListen;
+    }
+
     string shown = server.Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6
         ? $"[{server.Address.Address}]:{server.Address.Port}"
         : server.Address.ToString();
@@ -42,4 +46,4 @@ command.SetAction(result =>
     Console.WriteLine("stopped");
     return code;
 });
-return command.Parse(args).Invoke();
+return SampleHost.Invoke(command, args);

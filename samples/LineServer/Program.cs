@@ -5,11 +5,15 @@ using Asyncore.Samples.Line;
 
 var host = SampleHost.HostOption();
 var port = SampleHost.PortOption(7008);
-var root = new RootCommand("A line protocol server on Asyncore.AsyncChat: each line is echoed, QUIT says bye") { host, port };
+var root = new RootCommand("A line protocol server on Asyncore.AsyncChat: each line (ended by CRLF or LF) is echoed, QUIT says bye") { host, port };
 root.SetAction(result =>
 {
-    var server = new LineServer(SampleHost.EndPoint(result, host, port));
-    Console.WriteLine($"line server on {server.Address}");
+    if (SampleHost.Listen(SampleHost.EndPoint(result, host, port), at => new LineServer(at)) is not { } server)
+    {
+        return SampleHost.CannotListen;
+    }
+
+    Console.WriteLine($"line server on {server.Address}; Ctrl+C stops");
     return SampleHost.RunUntilStopped();
 });
-return root.Parse(args).Invoke();
+return SampleHost.Invoke(root, args);

@@ -5,11 +5,15 @@ using Asyncore.Samples.Ping;
 
 var host = SampleHost.HostOption();
 var port = SampleHost.PortOption(6380);
-var command = new RootCommand("A RESP PING server on Asyncore.AsyncChat, for redis-benchmark -t ping_inline,ping_mbulk") { host, port };
+var command = new RootCommand("A RESP server that answers PING as Redis does, on Asyncore.AsyncChat (redis-cli -p 6380 ping; redis-benchmark -p 6380 -t ping_inline,ping_mbulk)") { host, port };
 command.SetAction(result =>
 {
-    var server = new PingServer(SampleHost.EndPoint(result, host, port));
+    if (SampleHost.Listen(SampleHost.EndPoint(result, host, port), at => new PingServer(at)) is not { } server)
+    {
+        return SampleHost.CannotListen;
+    }
+
     Console.WriteLine($"RESP PING on {server.Address}; Ctrl+C stops");
     return SampleHost.RunUntilStopped();
 });
-return command.Parse(args).Invoke();
+return SampleHost.Invoke(command, args);

@@ -5,29 +5,45 @@ using Asyncore.Samples.Smtp;
 
 var host = SampleHost.HostOption();
 var port = SampleHost.PortOption(8025);
-var maildir = new Option<string>("--maildir") { Description = "Folder that receives one .eml file per message", DefaultValueFactory = _ => "mail" };
-var maxSize = new Option<int>("--max-size") { Description = "Largest message in bytes (SIZE; 552 above it)", DefaultValueFactory = _ => SmtpServer.DefaultDataSizeLimit };
-var command = new RootCommand("An SMTP server on Asyncore.AsyncChat in the manner of CPython's smtpd; writes each message to --maildir")
+var maildir = new Option<string>("--maildir") { Description = "The Maildir (tmp/, new/, cur/) that receives the messages; envelopes go to its envelope/ folder", DefaultValueFactory = _ => "mail" };
+var maxSize = new Option<int>("--max-size") { Description = "Largest message in bytes (SIZE; 552 above it; 0: no limit)", DefaultValueFactory = _ => SmtpServerOptions.DefaultDataSizeLimit };
+var maxRecipients = new Option<int>("--max-recipients") { Description = "Recipients per message (452 past it)", DefaultValueFactory = _ => SmtpServerOptions.DefaultMaxRecipients };
+var timeout = new Option<double>("--timeout") { Description = "Seconds a client may stay silent or take over one line before 421 and close (0: forever)", DefaultValueFactory = _ => SmtpServerOptions.DefaultTimeout.TotalSeconds };
+maxSize.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--max-size: must be 0 or more"); });
+maxRecipients.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--max-recipients: must be 1 or more"); });
+timeout.Validators.Add(r => { if (r.GetValueOrDefault<double>() < 0) r.AddError("--timeout: must be 0 or more"); });
+var command = new RootCommand("An SMTP server on Asyncore.AsyncChat in the manner of CPython's smtpd; delivers each message into a Maildir")
 {
-    host, port, maildir, maxSize,
+    host, port, maildir, maxSize, maxRecipients, timeout,
 };
 command.SetAction(result =>
 {
-    string folder = Path.GetFullPath(result.GetValue(maildir)!);
-    Directory.CreateDirectory(folder);
-    int counter = 0;
-    var server = new SmtpServer(
-        SampleHost.EndPoint(result, host, port),
-        message =>
-        {
-            string name = $"{DateTime.UtcNow:yyyyMMddTHHmmssfff}-{Environment.ProcessId}-{++counter}";
-            File.WriteAllBytes(Path.Combine(folder, name + ".eml"), message.Data);
-            File.WriteAllLines(Path.Combine(folder, name + ".envelope"), [$"MAIL FROM: {message.MailFrom}", .. message.RcptTos.Select(r => $"RCPT TO: {r}")]);
-            Console.WriteLine($"{message.Peer}: {message.MailFrom} -> {string.Join(", ", message.RcptTos)}, {message.Data.Length} bytes -> {name}.eml");
-            return null;
-        },
-        result.GetValue(maxSize));
-    Console.WriteLine($"SMTP on {server.Address}, delivering to {folder}; Ctrl+C stops");
+    MaildirStore store;
+    try
+    {
+        store = new MaildirStore(result.GetValue(maildir)!);
+    }
+    catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+    {
+        Console.Error.WriteLine($"{AppDomain.CurrentDomain.FriendlyName}: cannot use --maildir {result.GetValue(maildir)}: {e.Message}");
+        return 1;
+    }
+
+    double seconds = result.GetValue(timeout);
+    var options = new SmtpServerOptions
+    {
+        DataSizeLimit = result.GetValue(maxSize),
+        MaxRecipients = result.GetValue(maxRecipients),
+        Timeout = seconds > 0 ? TimeSpan.FromSeconds(seconds) : null,
+        Delivered = (envelope, bytes, name) =>
+            Console.WriteLine($"{envelope.Peer}: <{envelope.MailFrom}> -> {string.Join(", ", envelope.RcptTos.Select(r => $"<{r}>"))}, {bytes} bytes -> {name}"),
+    };
+    if (SampleHost.Listen(SampleHost.EndPoint(result, host, port), at => new SmtpServer(at, store, options)) is not { } server)
+    {
+        return SampleHost.CannotListen;
+    }
+
+    Console.WriteLine($"SMTP on {server.Address}, delivering to the Maildir {store.Path}; Ctrl+C stops");
     return SampleHost.RunUntilStopped();
 });
-return command.Parse(args).Invoke();
+return SampleHost.Invoke(command, args);

@@ -1,5 +1,4 @@
-using System.Diagnostics;
-using System.Text;
+using Asyncore.Tests.Support;
 
 namespace Asyncore.Tests.Adoption;
 
@@ -25,50 +24,11 @@ public sealed class PackageTests : IDisposable
         }
     }
 
-    private static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Asyncore.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("Asyncore.sln not found above the test's folder");
-    }
-
-    private static string Dotnet(string workingDirectory, params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet", args)
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-
-        // The test host's MSBuild settings must not leak into a fresh build.
-        foreach (string key in psi.Environment.Keys.Where(k => k.StartsWith("MSBUILD", StringComparison.OrdinalIgnoreCase) || k.StartsWith("VSTEST", StringComparison.OrdinalIgnoreCase)).ToList())
-        {
-            psi.Environment.Remove(key);
-        }
-
-        psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        psi.Environment["DOTNET_NOLOGO"] = "1";
-        using var p = Process.Start(psi)!;
-        Task<string> output = p.StandardOutput.ReadToEndAsync();
-        Task<string> error = p.StandardError.ReadToEndAsync();
-        Assert.True(p.WaitForExit(300_000), $"dotnet {string.Join(' ', args)} did not finish");
-        string all = output.Result + error.Result;
-        Assert.True(p.ExitCode == 0, $"dotnet {string.Join(' ', args)} failed:\n{all}");
-        return all;
-    }
-
     [Fact]
     public void PackedPackageRestoresBuildsAndRunsInANewProject()
     {
         string feed = Path.Combine(_work, "feed");
-        Dotnet(RepoRoot(), "pack", "src/Asyncore", "-c", "Release", "-o", feed, $"-p:Version={_version}");
+        DotnetCli.Run(DotnetCli.RepoRoot(), "pack", "src/Asyncore", "-c", "Release", "-o", feed, $"-p:Version={_version}");
         Assert.True(File.Exists(Path.Combine(feed, $"Asyncore.{_version}.nupkg")));
         Assert.True(File.Exists(Path.Combine(feed, $"Asyncore.{_version}.snupkg")));
 
@@ -82,20 +42,7 @@ public sealed class PackageTests : IDisposable
               </packageSources>
             </configuration>
             """);
-        File.WriteAllText(Path.Combine(app, "app.csproj"), $"""
-            <Project Sdk="Microsoft.NET.Sdk">
-              <PropertyGroup>
-                <OutputType>Exe</OutputType>
-                <TargetFramework>net10.0</TargetFramework>
-                <Nullable>enable</Nullable>
-                <ImplicitUsings>enable</ImplicitUsings>
-                <TreatWarningsAsErrors>true</TreatWarningsAsErrors>
-              </PropertyGroup>
-              <ItemGroup>
-                <PackageReference Include="Asyncore" Version="{_version}" />
-              </ItemGroup>
-            </Project>
-            """);
+        DotnetCli.WriteConsoleProject(app, "app", $"""<PackageReference Include="Asyncore" Version="{_version}" />""");
         File.WriteAllText(Path.Combine(app, "Program.cs"), """
             using System.Net;
             using System.Net.Sockets;
@@ -134,7 +81,7 @@ public sealed class PackageTests : IDisposable
             }
             """);
 
-        string output = Dotnet(app, "run", "-c", "Release");
+        string output = DotnetCli.Run(app, "run", "-c", "Release");
         Assert.Contains("answer: HELLO FROM A NEW PROJECT", output);
     }
 }

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using Asyncore.Samples.Ping;
 using Asyncore.Tests.Robustness;
 
 using Asyncore.Tests.Support;
@@ -88,68 +87,4 @@ public class BatchingTests
 
         Assert.Equal("re: only\n", ReadAll(client));
     }
-}
-
-/// <summary>The RESP PING sample, as redis-benchmark and redis-cli speak to it.</summary>
-public class PingServerTests
-{
-    private static string Exchange(string request, int chunk = int.MaxValue)
-    {
-        using var map = new SocketMap();
-        var server = new PingServer(new IPEndPoint(IPAddress.Loopback, 0), map);
-        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        client.Connect(server.Address);
-        byte[] bytes = Encoding.ASCII.GetBytes(request);
-        for (int i = 0; i < bytes.Length; i += chunk)
-        {
-            client.Send(bytes, i, Math.Min(chunk, bytes.Length - i), SocketFlags.None);
-            EventLoop.Loop(PollerKind.Default, 0.01, map, count: 3);
-        }
-
-        client.Shutdown(SocketShutdown.Send);
-        var all = new StringBuilder();
-        var buf = new byte[4096];
-        var sw = Stopwatch.StartNew();
-        client.Blocking = false;
-        while (sw.Elapsed < TimeSpan.FromSeconds(10))
-        {
-            EventLoop.Loop(PollerKind.Default, 0.01, map, count: 1);
-            int n = client.Receive(buf, 0, buf.Length, SocketFlags.None, out SocketError error);
-            if (error == SocketError.Success && n == 0)
-            {
-                break;
-            }
-
-            if (n > 0)
-            {
-                all.Append(Encoding.ASCII.GetString(buf, 0, n));
-            }
-        }
-
-        EventLoop.CloseAll(map);
-        return all.ToString();
-    }
-
-    private const string Requests =
-        "PING\r\n" +
-        "*1\r\n$4\r\nPING\r\n" +
-        "*2\r\n$4\r\nping\r\n$5\r\nhello\r\n" +
-        "PING hi\r\n" +
-        "*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$4\r\nsave\r\n" +
-        "FOO bar\r\n" +
-        "*1\r\n$4\r\nPING\r\n";
-
-    private const string Answers =
-        "+PONG\r\n+PONG\r\n$5\r\nhello\r\n$2\r\nhi\r\n-ERR unknown command 'CONFIG'\r\n-ERR unknown command 'FOO'\r\n+PONG\r\n";
-
-    [Theory]
-    [InlineData(int.MaxValue)]
-    [InlineData(1)]
-    [InlineData(3)]
-    [InlineData(7)]
-    public void InlineAndMultibulkCommandsInAnyChunking(int chunk) => Assert.Equal(Answers, Exchange(Requests, chunk));
-
-    [Fact]
-    public void AProtocolErrorIsAnsweredAndTheConnectionClosed() =>
-        Assert.Equal("+PONG\r\n-ERR Protocol error: expected '$', got something else\r\n", Exchange("PING\r\n*1\r\nPING\r\nPING\r\n"));
 }

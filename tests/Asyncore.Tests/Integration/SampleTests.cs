@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Text;
 using Asyncore.Samples.Echo;
 using Asyncore.Samples.Line;
 using Asyncore.Tests.Support;
@@ -57,6 +58,79 @@ public class SampleTests
         }
 
         EventLoop.CloseAll(map);
+    }
+
+    [Theory]
+    [InlineData(int.MaxValue)]
+    [InlineData(1)]
+    public void LineServerEndsALineAtCrLfOrALoneLf(int chunk)
+    {
+        EndPoint at = null!;
+        using var loop = new LoopThread(map => at = new LineServer(new IPEndPoint(IPAddress.Loopback, 0), map).Address);
+        string answer = Drive.Exchange(at, "crlf\r\nlone lf\nmixed\r\n\nbare\rcr stays\nlast\n"u8.ToArray(), chunk);
+        Assert.Equal("echo: crlf\r\necho: lone lf\r\necho: mixed\r\necho: \r\necho: bare\rcr stays\r\necho: last\r\n", answer);
+        Assert.Equal("echo: a\r\nbye\r\n", Drive.Exchange(at, "a\nQUIT\nnot answered\n"u8.ToArray(), chunk));
+    }
+
+    [Fact]
+    public void LineServerAnswersALongLineAndCarriesOn()
+    {
+        EndPoint at = null!;
+        using var loop = new LoopThread(map => at = new LineServer(new IPEndPoint(IPAddress.Loopback, 0), map).Address);
+        string longest = new('x', LineHandler.MaxLine);
+        string answer = Drive.Exchange(at, Encoding.ASCII.GetBytes($"{longest}\r\n{longest}y\nafter\n"));
+        Assert.Equal($"echo: {longest}\r\nERR line too long\r\necho: after\r\n", answer);
+    }
+
+    /// <summary>
+    /// A client that pipelines lines and never reads: once the unsent answers pass the high-water
+    /// mark the server stops reading it, so it holds at most the mark plus one read's answers,
+    /// while another client is served as usual.
+    /// </summary>
+    [Fact]
+    public void LineServerPausesAClientThatNeverReads()
+    {
+        LineServer server = null!;
+        using var loop = new LoopThread(map => server = new LineServer(new IPEndPoint(IPAddress.Loopback, 0), map));
+        var (flooder, sent) = Flood.NeverReading(server.Address, "a\n"u8, maxBytes: 16 << 20, stalled: TimeSpan.FromSeconds(1), limit: TimeSpan.FromSeconds(20));
+        using (flooder)
+        {
+            Assert.True(sent < 16 << 20, $"the server read all {sent} bytes of a client that never reads");
+            var (paused, queued) = loop.OnLoop(() => loop.Map.Values.OfType<LineHandler>().Select(h => (h.ReadingPaused, h.OutgoingCost)).Single());
+            Assert.True(paused);
+            Assert.InRange(queued, LineHandler.DefaultHighWaterMark, LineHandler.DefaultHighWaterMark + (256 << 10));
+            Assert.Equal("echo: still served\r\nbye\r\n", Drive.Exchange(server.Address, "still served\r\nQUIT\r\n"u8.ToArray()));
+        }
+    }
+
+    [Fact]
+    public void LineServerDisconnectsAClientOverItsHardOutputLimit()
+    {
+        LineServer server = null!;
+        using var loop = new LoopThread(map => server = new LineServer(new IPEndPoint(IPAddress.Loopback, 0), map) { HighWaterMark = null, OutputHardLimit = 64 << 10 });
+        var (flooder, _) = Flood.NeverReading(server.Address, "a\n"u8, maxBytes: 16 << 20, stalled: TimeSpan.FromSeconds(1), limit: TimeSpan.FromSeconds(20));
+        using (flooder)
+        {
+            Assert.True(Flood.ClosedByServer(flooder, TimeSpan.FromSeconds(10)));
+            Assert.Equal(1, loop.OnLoop(() => loop.Map.Count)); // only the listener is left
+        }
+    }
+
+    [Fact]
+    public void EchoServerPausesAClientThatNeverReads()
+    {
+        EchoServer server = null!;
+        using var loop = new LoopThread(map => server = new EchoServer(new IPEndPoint(IPAddress.Loopback, 0), map));
+        var (flooder, sent) = Flood.NeverReading(server.Address, "0123456789"u8, maxBytes: 64 << 20, stalled: TimeSpan.FromSeconds(1), limit: TimeSpan.FromSeconds(20));
+        using (flooder)
+        {
+            Assert.True(sent < 64 << 20, $"the server read all {sent} bytes of a client that never reads");
+            int unsent = loop.OnLoop(() => loop.Map.Values.OfType<EchoHandler>().Single().OutBuffer.Length);
+            Assert.InRange(unsent, EchoHandler.HighWaterMark, EchoHandler.HighWaterMark + 8192);
+            var other = loop.OnLoop(() => new EchoClient(server.Address, "still served"u8.ToArray(), loop.Map));
+            Assert.True(SpinWait.SpinUntil(() => loop.OnLoop(() => other.Fileno < 0), TimeSpan.FromSeconds(10)));
+            Assert.True(loop.OnLoop(() => other.Done));
+        }
     }
 
     private sealed class BulkSender : AsyncChat

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Net;
 using System.Net.Sockets;
 
 namespace Asyncore.Tests.Support;
@@ -46,5 +47,34 @@ internal static class Drive
         }
 
         return all.ToArray();
+    }
+
+    /// <summary>
+    /// Connects, sends <paramref name="request"/> (in pieces of <paramref name="chunk"/> bytes, a
+    /// moment apart), half-closes and returns everything the server sent until it closed, as Latin-1.
+    /// A server that closes first (after QUIT, or a protocol error) ends the sending: what it sent is the answer.
+    /// </summary>
+    public static string Exchange(EndPoint at, byte[] request, int chunk = int.MaxValue)
+    {
+        using var s = new Socket(at.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, ReceiveTimeout = 20_000 };
+        s.Connect(at);
+        try
+        {
+            for (int i = 0; i < request.Length; i += chunk)
+            {
+                s.Send(request, i, Math.Min(chunk, request.Length - i), SocketFlags.None);
+                if (chunk < request.Length)
+                {
+                    Thread.Sleep(1);
+                }
+            }
+
+            s.Shutdown(SocketShutdown.Send);
+        }
+        catch (SocketException)
+        {
+        }
+
+        return System.Text.Encoding.Latin1.GetString(ReadToEnd(s));
     }
 }

@@ -54,6 +54,25 @@ internal sealed class LoopThread : IDisposable
 
     public SocketMap Map { get; }
 
+    /// <summary>Runs <paramref name="read"/> on the loop's thread (where the map's channels live) and returns its answer.</summary>
+    public T OnLoop<T>(Func<T> read)
+    {
+        var answer = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Map.Post(() =>
+        {
+            try
+            {
+                answer.SetResult(read());
+            }
+            catch (Exception e)
+            {
+                answer.SetException(e);
+            }
+        });
+        Assert.True(answer.Task.Wait(TimeSpan.FromSeconds(10)), "the loop did not run the posted read");
+        return answer.Task.Result;
+    }
+
     public void Dispose()
     {
         _stop = true;

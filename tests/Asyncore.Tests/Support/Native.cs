@@ -20,6 +20,11 @@ internal static partial class Native
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     internal static partial int Close(int fd);
 
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    internal static partial int Kill(int pid, int signal);
+
+    internal const int SIGTERM = 15;
+
     internal static unsafe (int Read, int Write) MakePipe()
     {
         int* fds = stackalloc int[2];
