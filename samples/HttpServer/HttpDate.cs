@@ -19,7 +19,7 @@ internal static class HttpDate
     private static volatile Cached s_cached = new(-1, []);
 
     /// <summary>Now, as the Date header's value.</summary>
-    public static ReadOnlySpan<byte> Now()
+    public static byte[] Now()
     {
         long second = Environment.TickCount64 / 1000;
         Cached c = s_cached;
