@@ -45,7 +45,18 @@ public class ChaosTests
         int descriptorsBefore = Native.OpenNetworkDescriptors();
         var namesBefore = Native.Descriptors();
         long memoryBefore = GC.GetTotalMemory(forceFullCollection: true);
+        long rssBefore = Rss();
+        long rssPeak = rssBefore;
         using var stop = new CancellationTokenSource(HostileFor);
+        using var sampling = new CancellationTokenSource();
+        Task sampler = Task.Run(async () =>
+        {
+            while (!sampling.IsCancellationRequested)
+            {
+                rssPeak = Math.Max(rssPeak, Rss());
+                await Task.Delay(50);
+            }
+        });
 
         var hostile = new List<Task>();
         for (int i = 0; i < 320; i++)
@@ -65,6 +76,11 @@ public class ChaosTests
 
         long memoryDuring = GC.GetTotalMemory(forceFullCollection: true);
         Assert.True(memoryDuring - memoryBefore < 256L << 20, $"managed memory grew by {(memoryDuring - memoryBefore) >> 20} MiB");
+        sampling.Cancel();
+        await sampler;
+        // What the whole process took at its peak for 320 hostile clients (floods, never-reading
+        // clients, slowloris) and 30 well-behaved ones, over what it held before them.
+        Assert.True(rssPeak - rssBefore <= 200L << 20, $"resident memory grew by {(rssPeak - rssBefore) >> 20} MiB at its peak");
 
         // Every connection the clients left is closed by the server: resets and EOFs at once,
         // the silent ones by the idle timeout.
@@ -96,6 +112,20 @@ public class ChaosTests
         loop.Dispose(); // asserts the loop thread ended without an error
         var extra = Native.Descriptors().Where(kv => !namesBefore.ContainsKey(kv.Key) || namesBefore[kv.Key] != kv.Value).Select(kv => $"{kv.Key}->{kv.Value}");
         Assert.True(descriptorsBefore == descriptorsAfter, $"descriptors {descriptorsBefore} -> {descriptorsAfter}: new {string.Join(", ", extra)}");
+    }
+
+    /// <summary>The process's resident set (VmRSS), in bytes.</summary>
+    private static long Rss()
+    {
+        foreach (string line in File.ReadLines("/proc/self/status"))
+        {
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+            {
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+            }
+        }
+
+        return 0;
     }
 
     private static int WellBehavedLine(EndPoint at, int id)
