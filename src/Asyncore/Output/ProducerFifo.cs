@@ -10,7 +10,7 @@ internal sealed class ProducerFifo
 {
     /// <summary>
     /// What one queued entry costs beyond its payload: its slot in the ring (an <see cref="Entry"/>
-    /// is 32 bytes on 64-bit) plus bookkeeping. Output limits count it, so a flood of tiny pushes
+    /// is a few dozen bytes on 64-bit) plus bookkeeping. Output limits count it, so a flood of tiny pushes
     /// cannot hide behind a small payload.
     /// </summary>
     internal const int EntryOverhead = 48;
