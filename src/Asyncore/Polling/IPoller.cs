@@ -3,15 +3,15 @@ namespace Asyncore.Polling;
 /// <summary>
 /// A readiness backend. The loop owns the semantics (which channels are asked about, in which order
 /// callbacks run) and the interest masks; a backend owns only the system calls (Redis's aeApi*).
-/// A backend that keeps a kernel set (<see cref="KeepsInterest"/>: epoll) is told only the masks
-/// that changed; the others are handed every watched descriptor before each <see cref="Wait"/>.
+/// A backend that keeps its set between waits (<see cref="KeepsInterest"/>: epoll's kernel set, poll(2)'s
+/// pollfd array) is told only the masks that changed; select is handed every watched descriptor before each <see cref="Wait"/>.
 /// </summary>
 internal interface IPoller : IDisposable
 {
     /// <summary>"select", "poll" or "epoll".</summary>
     string Name { get; }
 
-    /// <summary>Whether the backend remembers interest between waits (epoll), or must be handed every watched descriptor before each wait (select, poll).</summary>
+    /// <summary>Whether the backend remembers interest between waits (epoll, poll), or must be handed every watched descriptor before each wait (select).</summary>
     bool KeepsInterest { get; }
 
     /// <summary>What the channel wants now; <see cref="PollFlags.None"/> means it is not watched at all.</summary>

@@ -6,16 +6,23 @@ using Asyncore.Interop;
 namespace Asyncore.Polling;
 
 /// <summary>
-/// poll(2): one growable pollfd array rebuilt every pass, as asyncore.poll2 builds a new pollster
-/// each call (libuv src/unix/posix-poll.c keeps the same kind of array).
+/// poll(2) over a pollfd array kept between passes and edited only where a mask changed, as libuv's
+/// src/unix/posix-poll.c keeps <c>poll_fds</c>: each descriptor has a slot, a removal moves the last
+/// slot into the hole. A pass costs the kernel's walk of the array, not a rebuild of it.
 /// </summary>
+/// <remarks>
+/// A descriptor closed behind its channel's back is reported by the kernel as POLLNVAL while its number
+/// stays free; the reactor checks the channel's socket before it dispatches, so an event for a number
+/// that was reused by a socket outside the map never reaches the old channel as readiness.
+/// </remarks>
 [UnsupportedOSPlatform("windows")]
 internal sealed class PollPoller : IPoller
 {
     private Libc.PollFd[] _fds = new Libc.PollFd[64];
+    private readonly Dictionary<nint, int> _slots = new();
     private int _count;
 
-    public bool KeepsInterest => false;
+    public bool KeepsInterest => true;
 
     public string Name => "poll";
 
@@ -23,26 +30,49 @@ internal sealed class PollPoller : IPoller
     {
         if (interest == PollFlags.None)
         {
-            return; // asyncore.poll2 does not register a channel with no flags
+            Remove(target.Fd); // asyncore.poll2 does not register a channel with no flags
+            return;
         }
 
-        if (_count == _fds.Length)
+        ref int slot = ref CollectionsMarshal.GetValueRefOrAddDefault(_slots, target.Fd, out bool known);
+        if (!known)
         {
-            Array.Resize(ref _fds, _fds.Length * 2);
+            if (_count == _fds.Length)
+            {
+                Array.Resize(ref _fds, _fds.Length * 2);
+            }
+
+            slot = _count++;
+            _fds[slot].Fd = (int)target.Fd;
         }
 
-        _fds[_count++] = new Libc.PollFd { Fd = (int)target.Fd, Events = (short)interest };
+        _fds[slot].Events = (short)interest;
     }
 
     public void Remove(nint fd)
     {
-        // Nothing is kept between passes.
+        if (!_slots.Remove(fd, out int slot))
+        {
+            return;
+        }
+
+        int last = --_count;
+        if (slot != last)
+        {
+            _fds[slot] = _fds[last];
+            _slots[_fds[slot].Fd] = slot;
+        }
+
+        _fds[last] = default;
+        if (_count < _fds.Length / 4 && _fds.Length > 64)
+        {
+            Array.Resize(ref _fds, Math.Max(64, _fds.Length / 2)); // a burst that came and went gives its memory back
+        }
     }
 
     public unsafe int Wait(int timeoutMs, Span<PollEvent> ready)
     {
         int count = _count;
-        _count = 0;
         int n = PollArray(_fds, count, timeoutMs);
         int written = 0;
         for (int i = 0; i < count && written < n && written < ready.Length; i++)
@@ -51,6 +81,7 @@ internal sealed class PollPoller : IPoller
             if (fd.REvents != 0)
             {
                 ready[written++] = new PollEvent(fd.Fd, (PollFlags)fd.REvents);
+                fd.REvents = 0;
             }
         }
 

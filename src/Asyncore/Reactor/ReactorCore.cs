@@ -15,7 +15,7 @@ namespace Asyncore.Reactor;
 /// <remarks>
 /// One interest tracker serves every backend: a pass asks the predicates of the channels that
 /// override them (every pass, as CPython does) and of the rows marked changed, each at most once;
-/// epoll is told only the masks that changed (ADD/MOD/DEL), select and poll(2) rebuild their sets
+/// epoll and poll(2) are told only the masks that changed (ADD/MOD/DEL; a pollfd slot edited), select rebuilds its sets
 /// from the masks. The changed list is emptied on every pass of every backend and a row that left
 /// the map drops its channel, so nothing the table holds outlives the channel's stay in the map.
 /// </remarks>
@@ -327,7 +327,9 @@ internal sealed class ReactorCore : IDisposable
                 {
                     if (Lookup(ev.Fd) is { } obj)
                     {
-                        EventDispatch.ReadWrite(obj, ev.Flags);
+                        // poll(2) keeps watching a number after a socket was disposed behind its channel's
+                        // back, and the number may belong to another socket by now: that channel hears POLLNVAL.
+                        EventDispatch.ReadWrite(obj, obj.DescriptorClosedElsewhere ? PollFlags.Nval : ev.Flags);
                     }
                 }
             }
@@ -454,7 +456,7 @@ internal sealed class ReactorCore : IDisposable
         reg.Armed = true;
     }
 
-    /// <summary>select and poll(2) keep nothing between passes: hand them every watched descriptor.</summary>
+    /// <summary>select keeps nothing between passes: hand it every watched descriptor.</summary>
     private void Rebuild(IPoller poller)
     {
         foreach (Registration reg in _table.Values)

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using Asyncore.Tests.Support;
@@ -248,7 +249,13 @@ public class ReactorDurabilityTests
 
         public override bool Writable() => false;
 
-        protected override void HandleRead() => Recv(new byte[64]);
+        public int Reads { get; private set; }
+
+        protected override void HandleRead()
+        {
+            Reads++;
+            Recv(new byte[64]);
+        }
 
         protected internal override void HandleClose()
         {
@@ -273,6 +280,50 @@ public class ReactorDurabilityTests
         await done;
         Assert.Equal(1, ch.Closes);
         Assert.Equal(0, map.Count);
+    }
+
+    [Theory]
+    [MemberData(nameof(Backends.Kinds), MemberType = typeof(Backends))]
+    public void ANumberReusedOutsideTheMapNeverReachesTheOldChannelAsReadiness(PollerKind kind)
+    {
+        var (a, b) = Drive.TcpPair();
+        using var peer = b;
+        using var map = new SocketMap();
+        var ch = new Waiting(a, map);
+        EventLoop.Loop(kind, 0.0, map, count: 2); // registered and watched
+        nint number = ch.Fileno;
+        a.Dispose();                               // not through ch.Close()
+
+        // Linux hands out the lowest free number: one of the next sockets takes the old one.
+        var others = new List<Socket>();
+        try
+        {
+            Socket? reused = null;
+            for (int i = 0; i < 64 && reused is null; i++)
+            {
+                var u = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+                others.Add(u);
+                if (u.Handle == number)
+                {
+                    reused = u;
+                }
+            }
+
+            Assert.NotNull(reused);
+            reused!.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            var sender = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            others.Add(sender);
+            sender.SendTo("x"u8, reused.LocalEndPoint!); // the socket now under the old number is readable
+
+            Drive.Until(map, () => ch.Closes > 0, seconds: 10, kind, passTimeout: 2.0); // long enough for epoll's one-second sweep
+            Assert.Equal(1, ch.Closes);
+            Assert.Equal(0, ch.Reads);
+            Assert.Equal(0, map.Count);
+        }
+        finally
+        {
+            others.ForEach(s => s.Dispose());
+        }
     }
 
     /// <summary>Overrides its predicates (so it is asked on every pass) and counts the questions.</summary>
