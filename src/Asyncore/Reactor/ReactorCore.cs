@@ -478,8 +478,9 @@ internal sealed class ReactorCore : IDisposable
 
     /// <summary>
     /// The backend's wait. epoll never reports a descriptor that was closed under it (the kernel drops
-    /// it from the set silently), so a long wait is cut into one-second slices and the table is
-    /// checked for sockets disposed behind their channel's back between them.
+    /// it from the set silently), and poll(2) watches whatever socket took a freed number, so the table
+    /// is checked for sockets disposed behind their channel's back once a second, after whichever wait
+    /// ends past that mark; a long wait is cut into one-second slices so an idle loop checks too.
     /// </summary>
     private Span<PollEvent> Wait(IPoller poller, int timeoutMs)
     {
@@ -500,17 +501,24 @@ internal sealed class ReactorCore : IDisposable
             int left = timeoutMs < 0 ? -1 : Math.Max(0, timeoutMs - (int)System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds);
             bool sliced = left < 0 || left > SweepMs;
             int n = poller.Wait(sliced ? SweepMs : left, _events);
-            if (n > 0 || !sliced)
+            // Swept by the clock, not only when a wait comes back empty: a busy loop, or one driven with
+            // short timeouts, must notice a disposed socket too.
+            long now = Deadline.Now;
+            if (now >= _nextSweep)
+            {
+                _nextSweep = now + SweepTicks;
+                FindClosedElsewhere();
+            }
+
+            if (n > 0 || !sliced || _closedElsewhere.Count > 0)
             {
                 return _events.AsSpan(0, n);
             }
-
-            if (FindClosedElsewhere() > 0)
-            {
-                return [];
-            }
         }
     }
+
+    private static readonly long SweepTicks = System.Diagnostics.Stopwatch.Frequency * SweepMs / 1000;
+    private long _nextSweep;
 
     private int FindClosedElsewhere()
     {

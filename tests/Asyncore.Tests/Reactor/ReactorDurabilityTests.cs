@@ -284,6 +284,35 @@ public class ReactorDurabilityTests
 
     [Theory]
     [MemberData(nameof(Backends.Kinds), MemberType = typeof(Backends))]
+    public void ADisposedSocketIsNoticedWhenTheLoopRunsShortPassesUnderTraffic(PollerKind kind)
+    {
+        var (a, b) = Drive.TcpPair();
+        using var peer = b;
+        var (c, d) = Drive.TcpPair();
+        using var busyPeer = d;
+        using var map = new SocketMap();
+        var ch = new Waiting(a, map);
+        var busy = new Waiting(c, map);
+        EventLoop.Loop(kind, 0.0, map, count: 2);
+        a.Dispose(); // not through ch.Close()
+
+        // 10 ms passes that always have an event to dispatch: no wait ever comes back empty.
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        while (ch.Closes == 0 && sw.Elapsed < TimeSpan.FromSeconds(5))
+        {
+            busyPeer.Send("x"u8);
+            EventLoop.Loop(kind, 0.01, map, count: 1);
+        }
+
+        Assert.Equal(1, ch.Closes);
+        Assert.Equal(0, ch.Reads);
+        Assert.True(busy.Reads > 0);
+        Assert.Equal(0, busy.Closes);
+        busy.Close();
+    }
+
+    [Theory]
+    [MemberData(nameof(Backends.Kinds), MemberType = typeof(Backends))]
     public void ANumberReusedOutsideTheMapNeverReachesTheOldChannelAsReadiness(PollerKind kind)
     {
         var (a, b) = Drive.TcpPair();
