@@ -281,7 +281,7 @@ internal sealed unsafe class OpenSslContext
     {
         if (!certificate.HasPrivateKey)
         {
-            throw new ArgumentException($"The certificate {certificate.Subject} has no private key.", nameof(certificate));
+            throw new NotSupportedException($"The certificate {certificate.Subject} has no private key.");
         }
 
         using AsymmetricAlgorithm key = (AsymmetricAlgorithm?)certificate.GetRSAPrivateKey()
