@@ -462,6 +462,45 @@ public sealed class OpenSslEngineTests
     }
 
     [OpenSslFact]
+    public void TheIntermediateOfACertificateContextIsSent()
+    {
+        SslStreamCertificateContext context = SslStreamCertificateContext.Create(TestCertificates.Chained, [TestCertificates.Intermediate], offline: true);
+        (OpenSslEngine c, OpenSslEngine s) = Connected(ClientOptions("chained.test"), new SslServerAuthenticationOptions { ServerCertificateContext = context });
+        using (c)
+        using (s)
+        {
+            Assert.Equal(TestCertificates.Chained.Thumbprint, c.RemoteCertificate?.Thumbprint);
+        }
+
+        // Without the intermediate the client, which trusts only the root, cannot build the chain.
+        using var lone = new OpenSslEngine(new SslServerAuthenticationOptions { ServerCertificate = TestCertificates.Chained });
+        using var client = new OpenSslEngine(ClientOptions("chained.test"));
+        var e = Assert.Throws<AuthenticationException>(() => TlsPump.Handshake(client, lone));
+        Assert.Contains("RemoteCertificateChainErrors", e.Message, StringComparison.Ordinal);
+    }
+
+    [OpenSslFact]
+    public void ACertificateFromPemFilesServes()
+    {
+        string folder = Directory.CreateTempSubdirectory("asyncore-tls-pem-").FullName;
+        try
+        {
+            TestCertificates.WritePem(folder);
+            using X509Certificate2 fromPem = X509Certificate2.CreateFromPemFile(Path.Combine(folder, "server.pem"), Path.Combine(folder, "server.key"));
+            (OpenSslEngine c, OpenSslEngine s) = Connected(ClientOptions(), new SslServerAuthenticationOptions { ServerCertificate = fromPem });
+            using (c)
+            using (s)
+            {
+                AssertExchange(c, s, "from PEM"u8.ToArray());
+            }
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [OpenSslFact]
     public void SessionsFromOneOptionsObjectShareOneContext()
     {
         SslServerAuthenticationOptions options = ServerOptions();

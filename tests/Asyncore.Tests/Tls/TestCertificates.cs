@@ -12,9 +12,18 @@ namespace Asyncore.Tests.Tls;
 internal static class TestCertificates
 {
     private static readonly Lazy<X509Certificate2> s_ca = new(MakeCa);
-    private static readonly Lazy<X509Certificate2> s_server = new(() => Issue("CN=localhost", server: true, rsa: true));
-    private static readonly Lazy<X509Certificate2> s_client = new(() => Issue("CN=Asyncore Test Client", server: false, rsa: false));
+    private static readonly Lazy<X509Certificate2> s_server = new(() => Issue(Ca, "CN=localhost", Role.Server, rsa: true));
+    private static readonly Lazy<X509Certificate2> s_client = new(() => Issue(Ca, "CN=Asyncore Test Client", Role.Client));
     private static readonly Lazy<X509Certificate2> s_selfSigned = new(MakeSelfSigned);
+    private static readonly Lazy<X509Certificate2> s_intermediate = new(() => Issue(Ca, "CN=Asyncore Test Intermediate", Role.Ca));
+    private static readonly Lazy<X509Certificate2> s_chained = new(() => Issue(Intermediate, "CN=chained.test", Role.Server, dnsName: "chained.test"));
+
+    private enum Role
+    {
+        Server,
+        Client,
+        Ca,
+    }
 
     internal static X509Certificate2 Ca => s_ca.Value;
 
@@ -23,6 +32,12 @@ internal static class TestCertificates
     internal static X509Certificate2 Client => s_client.Value;
 
     internal static X509Certificate2 SelfSigned => s_selfSigned.Value;
+
+    /// <summary>An intermediate CA under <see cref="Ca"/>.</summary>
+    internal static X509Certificate2 Intermediate => s_intermediate.Value;
+
+    /// <summary>A server certificate for chained.test issued by <see cref="Intermediate"/>: a client trusting only the CA needs the intermediate sent.</summary>
+    internal static X509Certificate2 Chained => s_chained.Value;
 
     /// <summary>A chain policy that trusts the test CA only (what a client pinned to a private CA uses).</summary>
     internal static X509ChainPolicy TrustTestCa()
@@ -63,19 +78,29 @@ internal static class TestCertificates
         return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
     }
 
-    private static X509Certificate2 Issue(string subject, bool server, bool rsa)
+    private static X509Certificate2 Issue(X509Certificate2 issuer, string subject, Role role, bool rsa = false, string? dnsName = null)
     {
         using AsymmetricAlgorithm key = rsa ? RSA.Create(2048) : ECDsa.Create(ECCurve.NamedCurves.nistP256);
         CertificateRequest request = key is RSA r
             ? new CertificateRequest(subject, r, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1)
             : new CertificateRequest(subject, (ECDsa)key, HashAlgorithmName.SHA256);
-        AddLeafExtensions(request, server);
+        if (role == Role.Ca)
+        {
+            request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+            request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+            request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        }
+        else
+        {
+            AddLeafExtensions(request, role == Role.Server, dnsName);
+        }
+
         byte[] serial = RandomNumberGenerator.GetBytes(8);
         serial[0] &= 0x7f;
-        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(Ca, true, false));
-        using ECDsa caKey = Ca.GetECDsaPrivateKey()!;
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(issuer, true, false));
+        using ECDsa issuerKey = issuer.GetECDsaPrivateKey()!;
         using X509Certificate2 issued = request.Create(
-            Ca.SubjectName, X509SignatureGenerator.CreateForECDsa(caKey), DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(29), serial);
+            issuer.SubjectName, X509SignatureGenerator.CreateForECDsa(issuerKey), DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(29), serial);
         return key is RSA rsaKey ? issued.CopyWithPrivateKey(rsaKey) : issued.CopyWithPrivateKey((ECDsa)key);
     }
 
@@ -87,7 +112,7 @@ internal static class TestCertificates
         return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
     }
 
-    private static void AddLeafExtensions(CertificateRequest request, bool server)
+    private static void AddLeafExtensions(CertificateRequest request, bool server, string? dnsName = null)
     {
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, false));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, true));
@@ -96,9 +121,17 @@ internal static class TestCertificates
         if (server)
         {
             var names = new SubjectAlternativeNameBuilder();
-            names.AddDnsName("localhost");
-            names.AddDnsName("example.test");
-            names.AddIpAddress(IPAddress.Loopback);
+            if (dnsName is not null)
+            {
+                names.AddDnsName(dnsName);
+            }
+            else
+            {
+                names.AddDnsName("localhost");
+                names.AddDnsName("example.test");
+                names.AddIpAddress(IPAddress.Loopback);
+            }
+
             request.CertificateExtensions.Add(names.Build());
         }
     }
