@@ -501,6 +501,49 @@ public sealed class OpenSslEngineTests
     }
 
     [OpenSslFact]
+    public void TheSelectionCallbackChoosesTheCertificateByServerName()
+    {
+        var asked = new List<string?>();
+        var server = new SslServerAuthenticationOptions
+        {
+            ServerCertificateSelectionCallback = (_, name) =>
+            {
+                asked.Add(name);
+                return name switch
+                {
+                    "example.test" => TestCertificates.Server,
+                    "refused.test" => null!, // a callback that has nothing for the name
+                    _ => TestCertificates.SelfSigned,
+                };
+            },
+        };
+        (OpenSslEngine c, OpenSslEngine s) = Connected(ClientOptions("example.test"), server);
+        using (c)
+        using (s)
+        {
+            Assert.Equal(TestCertificates.Server.Thumbprint, c.RemoteCertificate?.Thumbprint);
+            AssertExchange(c, s, "by name"u8.ToArray());
+        }
+
+        var anyCertificate = new SslClientAuthenticationOptions { TargetHost = "other.test", RemoteCertificateValidationCallback = (_, _, _, _) => true };
+        (c, s) = Connected(anyCertificate, server);
+        using (c)
+        using (s)
+        {
+            Assert.Equal(TestCertificates.SelfSigned.Thumbprint, c.RemoteCertificate?.Thumbprint);
+        }
+
+        using var refusedClient = new OpenSslEngine(ClientOptions("refused.test"));
+        using var refusedServer = new OpenSslEngine(server);
+        var e = Assert.Throws<AuthenticationException>(() => TlsPump.Handshake(refusedClient, refusedServer));
+        Assert.Contains("gave no certificate for refused.test", e.Message, StringComparison.Ordinal);
+        Assert.Equal(["example.test", "other.test", "refused.test"], asked);
+        // The chosen certificate is exported to OpenSSL once, not per handshake.
+        OpenSslContext context = OpenSslContext.For(server);
+        Assert.Same(context.CredentialFor(TestCertificates.Server), context.CredentialFor(TestCertificates.Server));
+    }
+
+    [OpenSslFact]
     public void SessionsFromOneOptionsObjectShareOneContext()
     {
         SslServerAuthenticationOptions options = ServerOptions();
@@ -522,8 +565,10 @@ public sealed class OpenSslEngineTests
     [OpenSslFact]
     public void OptionsItCannotHonourAreRefusedSoTheCallerCanFallBack()
     {
-        var selection = new SslServerAuthenticationOptions { ServerCertificateSelectionCallback = (_, _) => TestCertificates.Server };
+        var selection = new SslClientAuthenticationOptions { TargetHost = "localhost", LocalCertificateSelectionCallback = (_, _, _, _, _) => TestCertificates.Client };
         Assert.Throws<NotSupportedException>(() => new OpenSslEngine(selection));
+        var suites = new SslServerAuthenticationOptions { ServerCertificate = TestCertificates.Server, CipherSuitesPolicy = new CipherSuitesPolicy([TlsCipherSuite.TLS_AES_128_GCM_SHA256]) };
+        Assert.Throws<NotSupportedException>(() => new OpenSslEngine(suites));
 #pragma warning disable SYSLIB0039 // TLS 1.0 on purpose: the engine must refuse it
         var old = new SslServerAuthenticationOptions { ServerCertificate = TestCertificates.Server, EnabledSslProtocols = SslProtocols.Tls11 };
 #pragma warning restore SYSLIB0039

@@ -66,6 +66,18 @@ internal static partial class LibSsl
     [LibraryImport(Name, EntryPoint = "SSL_CTX_check_private_key")]
     internal static partial int SslCtxCheckPrivateKey(nint ctx);
 
+    [LibraryImport(Name, EntryPoint = "SSL_CTX_set_cert_cb")]
+    internal static unsafe partial void SslCtxSetCertCb(nint ctx, delegate* unmanaged<nint, nint, int> callback, nint arg);
+
+    [LibraryImport(Name, EntryPoint = "SSL_use_certificate")]
+    internal static partial int SslUseCertificate(nint ssl, nint x509);
+
+    [LibraryImport(Name, EntryPoint = "SSL_use_PrivateKey")]
+    internal static partial int SslUsePrivateKey(nint ssl, nint pkey);
+
+    [LibraryImport(Name, EntryPoint = "SSL_check_private_key")]
+    internal static partial int SslCheckPrivateKey(nint ssl);
+
     [LibraryImport(Name, EntryPoint = "SSL_CTX_set_verify")]
     internal static partial void SslCtxSetVerify(nint ctx, int mode, nint callback);
 

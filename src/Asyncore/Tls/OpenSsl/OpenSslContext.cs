@@ -1,7 +1,6 @@
 using System.Net.Security;
 using System.Runtime.CompilerServices;
 using System.Security.Authentication;
-using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
 namespace Asyncore.Tls.OpenSsl;
@@ -24,6 +23,8 @@ internal sealed unsafe class OpenSslContext
     /// <summary>SSL_CTX_set_session_id_context: needed for resumption once client certificates are verified.</summary>
     private static ReadOnlySpan<byte> SessionIdContext => "Asyncore"u8;
 
+    private readonly ConditionalWeakTable<X509Certificate, OpenSslCredential> _selected = [];
+
     private OpenSslContext(SslServerAuthenticationOptions options)
     {
         IsServer = true;
@@ -31,20 +32,39 @@ internal sealed unsafe class OpenSslContext
         ChainPolicy = options.CertificateChainPolicy;
         RevocationMode = options.CertificateRevocationCheckMode;
         ClientCertificateRequired = options.ClientCertificateRequired;
-        if (options.ServerCertificateSelectionCallback is not null)
-        {
-            throw new NotSupportedException("The OpenSSL engine does not support ServerCertificateSelectionCallback; use SslStream.");
-        }
-
         RejectCipherSuitesPolicy(options.CipherSuitesPolicy);
-        SslStreamCertificateContext certificate = options.ServerCertificateContext
-            ?? (options.ServerCertificate is X509Certificate2 server
-                ? SslStreamCertificateContext.Create(server, additionalCertificates: null, offline: true)
-                : throw new ArgumentException("A server needs ServerCertificate (an X509Certificate2 with its private key) or ServerCertificateContext.", nameof(options)));
+        // SslStream's order: a certificate context, else the selection callback, else the certificate.
+        OpenSslCredential? fixedCredential = null;
+        if (options.ServerCertificateContext is { } context)
+        {
+            fixedCredential = new OpenSslCredential(context.TargetCertificate, context.IntermediateCertificates);
+        }
+        else if (options.ServerCertificateSelectionCallback is { } select)
+        {
+            CertificateSelectionCallback = select;
+        }
+        else
+        {
+            fixedCredential = options.ServerCertificate is { } server
+                ? OpenSslCredential.From(server)
+                : throw new ArgumentException("A server needs ServerCertificate, ServerCertificateContext or ServerCertificateSelectionCallback.", nameof(options));
+        }
 
         Handle = NewContext(options.EnabledSslProtocols);
         nint ctx = Handle.DangerousGetHandle();
-        UseCertificate(ctx, certificate.TargetCertificate, certificate.IntermediateCertificates);
+        if (fixedCredential is not null)
+        {
+            using (fixedCredential)
+            {
+                fixedCredential.Install(ctx);
+            }
+        }
+        else
+        {
+            // Called once the ClientHello is read, so the SNI name is known (nginx's ssl_certificate_by_lua
+            // and Kestrel's ServerCertificateSelector choose at the same point).
+            LibSsl.SslCtxSetCertCb(ctx, &OpenSslEngine.CertificateCallback, 0);
+        }
         fixed (byte* sid = SessionIdContext)
         {
             LibSsl.SslCtxSetSessionIdContext(ctx, sid, (uint)SessionIdContext.Length);
@@ -86,14 +106,10 @@ internal sealed unsafe class OpenSslContext
         RejectCipherSuitesPolicy(options.CipherSuitesPolicy);
         Handle = NewContext(options.EnabledSslProtocols);
         nint ctx = Handle.DangerousGetHandle();
-        if (options.ClientCertificateContext is { } context)
-        {
-            UseCertificate(ctx, context.TargetCertificate, context.IntermediateCertificates);
-        }
-        else if (FirstWithKey(options.ClientCertificates) is { } client)
-        {
-            UseCertificate(ctx, client, []);
-        }
+        using OpenSslCredential? credential = options.ClientCertificateContext is { } context
+            ? new OpenSslCredential(context.TargetCertificate, context.IntermediateCertificates)
+            : FirstWithKey(options.ClientCertificates) is { } client ? new OpenSslCredential(client, []) : null;
+        credential?.Install(ctx);
 
         if (!options.AllowRenegotiation)
         {
@@ -126,6 +142,9 @@ internal sealed unsafe class OpenSslContext
     /// <summary>The server's ALPN preference list in wire format (length-prefixed), or null.</summary>
     internal byte[]? AlpnProtocols { get; }
 
+    /// <summary>The server's ServerCertificateSelectionCallback, asked per session with the SNI name; null with a fixed certificate.</summary>
+    internal ServerCertificateSelectionCallback? CertificateSelectionCallback { get; }
+
     /// <summary>The server asks for a client certificate.</summary>
     internal bool ClientCertificateRequired { get; }
 
@@ -137,6 +156,13 @@ internal sealed unsafe class OpenSslContext
 
     /// <summary>Revocation checking when there is no <see cref="ChainPolicy"/>.</summary>
     internal X509RevocationMode RevocationMode { get; }
+
+    /// <summary>
+    /// The credential for a certificate the selection callback chose, made on its first use and kept with the
+    /// context as long as the certificate object lives, so a handshake does not re-export the key.
+    /// </summary>
+    internal OpenSslCredential CredentialFor(X509Certificate certificate) =>
+        _selected.GetValue(certificate, static c => OpenSslCredential.From(c));
 
     /// <summary>The shared context for a server options object, built on first use.</summary>
     internal static OpenSslContext For(SslServerAuthenticationOptions options) =>
@@ -215,100 +241,6 @@ internal sealed unsafe class OpenSslContext
         }
 
         return null;
-    }
-
-    /// <summary>The certificate, its private key (through PKCS#8 DER) and the intermediates, into the context.</summary>
-    private static void UseCertificate(nint ctx, X509Certificate2 certificate, IReadOnlyList<X509Certificate2> intermediates)
-    {
-        nint x509 = ToNative(certificate);
-        try
-        {
-            if (LibSsl.SslCtxUseCertificate(ctx, x509) != 1)
-            {
-                throw OpenSslLibrary.SetupError("SSL_CTX_use_certificate");
-            }
-        }
-        finally
-        {
-            LibCrypto.X509Free(x509);
-        }
-
-        nint key = ToNativeKey(certificate);
-        try
-        {
-            if (LibSsl.SslCtxUsePrivateKey(ctx, key) != 1 || LibSsl.SslCtxCheckPrivateKey(ctx) != 1)
-            {
-                throw OpenSslLibrary.SetupError("SSL_CTX_use_PrivateKey");
-            }
-        }
-        finally
-        {
-            LibCrypto.EvpPKeyFree(key);
-        }
-
-        foreach (X509Certificate2 intermediate in intermediates)
-        {
-            nint chain = ToNative(intermediate);
-            try
-            {
-                // SSL_CTX_add1_chain_cert: larg 1 takes its own reference.
-                if (LibSsl.SslCtxCtrl(ctx, LibSsl.SSL_CTRL_CHAIN_CERT, 1, chain) != 1)
-                {
-                    throw OpenSslLibrary.SetupError("SSL_CTX_add1_chain_cert");
-                }
-            }
-            finally
-            {
-                LibCrypto.X509Free(chain);
-            }
-        }
-    }
-
-    /// <summary>An X509* parsed from the certificate's DER; the caller frees it.</summary>
-    internal static nint ToNative(X509Certificate2 certificate)
-    {
-        ReadOnlySpan<byte> der = certificate.RawDataMemory.Span;
-        fixed (byte* start = der)
-        {
-            byte* p = start;
-            nint x509 = LibCrypto.D2iX509(0, &p, der.Length);
-            return x509 != 0 ? x509 : throw OpenSslLibrary.SetupError("d2i_X509");
-        }
-    }
-
-    /// <summary>An EVP_PKEY* from the certificate's private key exported as PKCS#8 DER; the caller frees it.</summary>
-    private static nint ToNativeKey(X509Certificate2 certificate)
-    {
-        if (!certificate.HasPrivateKey)
-        {
-            throw new NotSupportedException($"The certificate {certificate.Subject} has no private key.");
-        }
-
-        using AsymmetricAlgorithm key = (AsymmetricAlgorithm?)certificate.GetRSAPrivateKey()
-            ?? (AsymmetricAlgorithm?)certificate.GetECDsaPrivateKey()
-            ?? (AsymmetricAlgorithm?)certificate.GetDSAPrivateKey()
-            ?? throw new NotSupportedException($"The OpenSSL engine takes RSA, ECDSA and DSA keys; {certificate.Subject} has {certificate.PublicKey.Oid.FriendlyName}.");
-        byte[] pkcs8 = key.ExportPkcs8PrivateKey();
-        try
-        {
-            fixed (byte* start = pkcs8)
-            {
-                byte* p = start;
-                nint info = LibCrypto.D2iPkcs8PrivKeyInfo(0, &p, pkcs8.Length);
-                if (info == 0)
-                {
-                    throw OpenSslLibrary.SetupError("d2i_PKCS8_PRIV_KEY_INFO");
-                }
-
-                nint pkey = LibCrypto.EvpPkcs82PKey(info);
-                LibCrypto.Pkcs8PrivKeyInfoFree(info);
-                return pkey != 0 ? pkey : throw OpenSslLibrary.SetupError("EVP_PKCS82PKEY");
-            }
-        }
-        finally
-        {
-            CryptographicOperations.ZeroMemory(pkcs8);
-        }
     }
 
     /// <summary>ALPN's wire format: each protocol as one length byte and its bytes, in preference order.</summary>

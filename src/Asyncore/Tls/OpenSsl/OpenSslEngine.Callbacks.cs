@@ -73,6 +73,46 @@ internal sealed unsafe partial class OpenSslEngine
         }
     }
 
+    /// <summary>
+    /// SSL_CTX_set_cert_cb, on a server whose options have a ServerCertificateSelectionCallback: asks it for
+    /// the certificate of the name the client sent (null without SNI) and installs it on this session. 1 goes on.
+    /// </summary>
+    [UnmanagedCallersOnly]
+    internal static int CertificateCallback(nint ssl, nint arg)
+    {
+        try
+        {
+            return FromSsl(ssl) is { } engine ? engine.SelectCertificate() : 0;
+        }
+        catch (Exception)
+        {
+            return 0;
+        }
+    }
+
+    private int SelectCertificate()
+    {
+        try
+        {
+            nint name = LibSsl.SslGetServername(_ssl, LibSsl.TLSEXT_NAMETYPE_host_name);
+            string? host = name == 0 ? null : Marshal.PtrToStringUTF8(name);
+            X509Certificate? chosen = _context.CertificateSelectionCallback!(_sender, host);
+            if (chosen is null)
+            {
+                _callbackError = new AuthenticationException($"ServerCertificateSelectionCallback gave no certificate for {host ?? "a client without SNI"}.");
+                return 0;
+            }
+
+            _context.CredentialFor(chosen).InstallOn(_ssl);
+            return 1;
+        }
+        catch (Exception e)
+        {
+            _callbackError = e;
+            return 0;
+        }
+    }
+
     private static OpenSslEngine? FromSsl(nint ssl)
     {
         nint cookie = ssl == 0 ? 0 : LibSsl.SslGetExData(ssl, OpenSslLibrary.SslIndex);

@@ -380,7 +380,8 @@ internal sealed unsafe partial class OpenSslEngine : ITlsEngine
         if (_callbackError is { } thrown)
         {
             _callbackError = null;
-            return new AuthenticationException($"The remote certificate validation callback threw: {thrown.Message}", thrown);
+            return thrown as AuthenticationException
+                ?? new AuthenticationException($"A certificate callback threw: {thrown.Message} ({call}: {reason})", thrown);
         }
 
         if (_rejection is not null)
