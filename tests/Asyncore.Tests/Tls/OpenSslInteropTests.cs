@@ -44,8 +44,22 @@ public sealed class OpenSslInteropTests : IDisposable
 {
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(30);
     private readonly string _folder = Directory.CreateTempSubdirectory("asyncore-tls-").FullName;
+    private readonly List<Process> _started = [];
 
-    public void Dispose() => Directory.Delete(_folder, recursive: true);
+    public void Dispose()
+    {
+        // An openssl left waiting by a failed assertion is stopped here, not left behind.
+        foreach (Process process in _started)
+        {
+            if (!process.HasExited)
+            {
+                process.Kill();
+                process.WaitForExit(5_000);
+            }
+        }
+
+        Directory.Delete(_folder, recursive: true);
+    }
 
     private static Socket Listen()
     {
@@ -299,7 +313,7 @@ public sealed class OpenSslInteropTests : IDisposable
 
     private string Pem(string name) => System.IO.Path.Combine(_folder, name);
 
-    private static Process Start(params string[] arguments)
+    private Process Start(params string[] arguments)
     {
         var start = new ProcessStartInfo(OpenSslCli.Path!)
         {
@@ -313,7 +327,9 @@ public sealed class OpenSslInteropTests : IDisposable
             start.ArgumentList.Add(argument);
         }
 
-        return Process.Start(start) ?? throw new InvalidOperationException("openssl did not start");
+        Process process = Process.Start(start) ?? throw new InvalidOperationException("openssl did not start");
+        _started.Add(process);
+        return process;
     }
 
     /// <summary>s_server prints "ACCEPT 127.0.0.1:PORT" once it listens (the real port for :0).</summary>
