@@ -56,6 +56,8 @@ public sealed class OpenSslInteropTests : IDisposable
                 process.Kill();
                 process.WaitForExit(5_000);
             }
+
+            process.Dispose();
         }
 
         Directory.Delete(_folder, recursive: true);
@@ -201,7 +203,7 @@ public sealed class OpenSslInteropTests : IDisposable
     public void EngineClientFetchesFromOpenSslServer(string flag, SslProtocols protocol)
     {
         TestCertificates.WritePem(_folder);
-        using Process server = Start(
+        Process server = Start(
             "s_server", "-accept", "127.0.0.1:0", "-naccept", "1", "-www", flag, "-alpn", "http/1.1",
             "-cert", Pem("server.pem"), "-key", Pem("server.key"),
             "-Verify", "1", "-CAfile", Pem("ca.pem"));
@@ -245,7 +247,7 @@ public sealed class OpenSslInteropTests : IDisposable
         TestCertificates.WritePem(_folder);
         using Socket listener = Listen();
         int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
-        using Process client = Start(
+        Process client = Start(
             "s_client", "-connect", $"127.0.0.1:{port}", "-servername", "example.test", flag, "-alpn", "h2",
             "-CAfile", Pem("ca.pem"), "-verify_return_error", "-verify_hostname", "example.test",
             "-cert", Pem("client.pem"), "-key", Pem("client.key"), "-ign_eof");
@@ -290,7 +292,7 @@ public sealed class OpenSslInteropTests : IDisposable
         TestCertificates.WritePem(_folder);
         using Socket listener = Listen();
         int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
-        using Process client = Start(
+        Process client = Start(
             "s_client", "-connect", $"127.0.0.1:{port}", "-servername", "wrong.test", flag,
             "-CAfile", Pem("ca.pem"), "-verify_return_error", "-verify_hostname", "wrong.test");
         client.StandardInput.Close();
