@@ -543,6 +543,49 @@ public sealed class OpenSslEngineTests
         Assert.Same(context.CredentialFor(TestCertificates.Server), context.CredentialFor(TestCertificates.Server));
     }
 
+    [OpenSslTheory]
+    [InlineData(SslProtocols.Tls12, 3)]
+    [InlineData(SslProtocols.Tls13, 4)]
+    public void AReaderThatTrustsPendingPlaintextMissesNothing(SslProtocols protocol, int seed)
+    {
+        // A loop reads once per readiness event with a small buffer, then goes on only while PendingPlaintext
+        // says the engine holds more: if it ever said 0 with plaintext inside, bytes would be stranded.
+        var random = new Random(seed);
+        (OpenSslEngine c, OpenSslEngine s) = Connected(ClientOptions(protocols: protocol), ServerOptions());
+        using (c)
+        using (s)
+        {
+            byte[] data = RandomNumberGenerator.GetBytes(512 * 1024);
+            for (int at = 0; at < data.Length;)
+            {
+                int n = Math.Min(random.Next(1, 30_000), data.Length - at);
+                Assert.Equal(TlsStatus.Ok, c.Write(data.AsSpan(at, n), out _));
+                at += n;
+            }
+
+            byte[] wire = new byte[c.PendingOutput];
+            Assert.Equal(wire.Length, c.TakeOutput(wire));
+            var got = new MemoryStream();
+            byte[] small = new byte[random.Next(100, 2000)];
+            for (int at = 0; at < wire.Length;)
+            {
+                int n = Math.Min(random.Next(1, 9000), wire.Length - at);
+                s.FeedInput(wire.AsSpan(at, n));
+                at += n;
+                s.Read(small, out int read); // the one read a readiness event gives
+                got.Write(small, 0, read);
+                for (int spins = 0; s.PendingPlaintext > 0; spins++)
+                {
+                    Assert.True(spins < 10_000, "PendingPlaintext stayed above 0 without Read making progress");
+                    s.Read(small, out read);
+                    got.Write(small, 0, read);
+                }
+            }
+
+            Assert.Equal(data, got.ToArray());
+        }
+    }
+
     [OpenSslFact]
     public void SessionsFromOneOptionsObjectShareOneContext()
     {
