@@ -291,6 +291,25 @@ public sealed class OpenSslEngineTests
     }
 
     [OpenSslFact]
+    public void RecordsBehindCloseNotifyAreNotPendingPlaintext()
+    {
+        (OpenSslEngine c, OpenSslEngine s) = Connected(ClientOptions(), ServerOptions());
+        using (c)
+        using (s)
+        {
+            c.Shutdown();
+            TlsPump.Move(c, s);
+            // A whole application_data record behind the close_notify: OpenSSL never reads past the alert.
+            s.FeedInput([0x17, 0x03, 0x03, 0x00, 0x05, 1, 2, 3, 4, 5]);
+            Assert.True(s.PendingPlaintext > 0);
+            Assert.Equal(TlsStatus.Closed, s.Read(new byte[100], out int read));
+            Assert.Equal(0, read);
+            // A loop that reads while PendingPlaintext > 0 must stop here, not spin on Closed.
+            Assert.Equal(0, s.PendingPlaintext);
+        }
+    }
+
+    [OpenSslFact]
     public void ShutdownBeforeTheHandshakeSendsNothing()
     {
         using var c = new OpenSslEngine(ClientOptions());

@@ -27,6 +27,7 @@ internal sealed unsafe partial class OpenSslEngine : ITlsEngine
     private bool _complete;
     private bool _failed;
     private bool _shutdownSent;
+    private bool _peerClosed;
     private bool _disposed;
 
     // Record boundaries of the ciphertext fed so far, to tell whether whole records wait unread (PendingPlaintext).
@@ -120,13 +121,19 @@ internal sealed unsafe partial class OpenSslEngine : ITlsEngine
     /// <summary>
     /// Plaintext held by the engine and readable without new ciphertext: the decrypted rest of the current
     /// record (SSL_pending), plus, as an upper bound, the payload of whole records already fed and not yet
-    /// decrypted. Greater than 0 exactly when <see cref="Read"/> can make progress without new input.
+    /// decrypted. Greater than 0 exactly when <see cref="Read"/> can make progress without new input, so
+    /// 0 after the peer's close_notify or a failure, whatever bytes came behind them.
     /// </summary>
     public int PendingPlaintext
     {
         get
         {
             ThrowIfDisposed();
+            if (_peerClosed || _failed)
+            {
+                return 0;
+            }
+
             int decrypted = LibSsl.SslPending(_ssl);
             long unread = LibCrypto.BioCtrl(_input, LibCrypto.BIO_CTRL_PENDING, 0, 0);
             long consumed = _fed - unread;
@@ -365,6 +372,7 @@ internal sealed unsafe partial class OpenSslEngine : ITlsEngine
             case LibSsl.SSL_ERROR_WANT_WRITE:
                 return TlsStatus.WantWrite;
             case LibSsl.SSL_ERROR_ZERO_RETURN:
+                _peerClosed = true;
                 return TlsStatus.Closed;
             default:
                 throw Failure(call, error);
