@@ -63,6 +63,37 @@ public sealed class OpenSslEngineTests
         }
     }
 
+    [OpenSslTheory]
+    [InlineData(SslProtocols.Tls12, TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)]
+    [InlineData(SslProtocols.Tls13, TlsCipherSuite.TLS_AES_128_GCM_SHA256)]
+    public void CipherSuitesPolicyLimitsTheServersChoice(SslProtocols protocol, TlsCipherSuite expected)
+    {
+        // OpenSSL's own first choices would be the AES-256 suites; the policy leaves only AES-128 ones.
+        SslServerAuthenticationOptions server = ServerOptions();
+        server.CipherSuitesPolicy = new CipherSuitesPolicy([TlsCipherSuite.TLS_AES_128_GCM_SHA256, TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]);
+        (OpenSslEngine c, OpenSslEngine s) = Connected(ClientOptions(protocols: protocol), server);
+        using (c)
+        using (s)
+        {
+            Assert.Equal(expected, s.CipherSuite);
+            Assert.Equal(expected, c.CipherSuite);
+        }
+    }
+
+    [OpenSslFact]
+    public void CipherSuitesPolicyOnTheClientIsOffered()
+    {
+        SslClientAuthenticationOptions client = ClientOptions();
+        client.CipherSuitesPolicy = new CipherSuitesPolicy([TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256]);
+        (OpenSslEngine c, OpenSslEngine s) = Connected(client, ServerOptions());
+        using (c)
+        using (s)
+        {
+            Assert.Equal(SslProtocols.Tls13, s.Protocol);
+            Assert.Equal(TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256, s.CipherSuite);
+        }
+    }
+
     [OpenSslFact]
     public void ServerLimitedToTls12RefusesATls13OnlyClient()
     {
@@ -629,8 +660,15 @@ public sealed class OpenSslEngineTests
     {
         var selection = new SslClientAuthenticationOptions { TargetHost = "localhost", LocalCertificateSelectionCallback = (_, _, _, _, _) => TestCertificates.Client };
         Assert.Throws<NotSupportedException>(() => new OpenSslEngine(selection));
-        var suites = new SslServerAuthenticationOptions { ServerCertificate = TestCertificates.Server, CipherSuitesPolicy = new CipherSuitesPolicy([TlsCipherSuite.TLS_AES_128_GCM_SHA256]) };
+        var suites = new SslServerAuthenticationOptions { ServerCertificate = TestCertificates.Server, CipherSuitesPolicy = new CipherSuitesPolicy([(TlsCipherSuite)0x7777]) };
         Assert.Throws<NotSupportedException>(() => new OpenSslEngine(suites));
+        var noTls13Suite = new SslServerAuthenticationOptions
+        {
+            ServerCertificate = TestCertificates.Server,
+            EnabledSslProtocols = SslProtocols.Tls13,
+            CipherSuitesPolicy = new CipherSuitesPolicy([TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]),
+        };
+        Assert.Throws<NotSupportedException>(() => new OpenSslEngine(noTls13Suite));
 #pragma warning disable SYSLIB0039 // TLS 1.0 on purpose: the engine must refuse it
         var old = new SslServerAuthenticationOptions { ServerCertificate = TestCertificates.Server, EnabledSslProtocols = SslProtocols.Tls11 };
 #pragma warning restore SYSLIB0039

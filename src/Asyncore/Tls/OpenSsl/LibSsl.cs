@@ -57,6 +57,18 @@ internal static partial class LibSsl
     [LibraryImport(Name, EntryPoint = "SSL_CTX_set_options")]
     internal static partial ulong SslCtxSetOptions(nint ctx, ulong options);
 
+    [LibraryImport(Name, EntryPoint = "SSL_CTX_set_cipher_list", StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int SslCtxSetCipherList(nint ctx, string ciphers);
+
+    [LibraryImport(Name, EntryPoint = "SSL_CTX_set_ciphersuites", StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int SslCtxSetCiphersuites(nint ctx, string suites);
+
+    [LibraryImport(Name, EntryPoint = "SSL_CTX_get_ciphers")]
+    internal static partial nint SslCtxGetCiphers(nint ctx);
+
+    [LibraryImport(Name, EntryPoint = "SSL_CIPHER_get_name")]
+    internal static partial nint SslCipherGetName(nint cipher);
+
     [LibraryImport(Name, EntryPoint = "SSL_CTX_use_certificate")]
     internal static partial int SslCtxUseCertificate(nint ctx, nint x509);
 

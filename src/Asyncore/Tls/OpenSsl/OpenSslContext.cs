@@ -1,5 +1,6 @@
 using System.Net.Security;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 
@@ -32,7 +33,6 @@ internal sealed unsafe class OpenSslContext
         ChainPolicy = options.CertificateChainPolicy;
         RevocationMode = options.CertificateRevocationCheckMode;
         ClientCertificateRequired = options.ClientCertificateRequired;
-        RejectCipherSuitesPolicy(options.CipherSuitesPolicy);
         // SslStream's order: a certificate context, else the selection callback, else the certificate.
         OpenSslCredential? fixedCredential = null;
         if (options.ServerCertificateContext is { } context)
@@ -50,7 +50,7 @@ internal sealed unsafe class OpenSslContext
                 : throw new ArgumentException("A server needs ServerCertificate, ServerCertificateContext or ServerCertificateSelectionCallback.", nameof(options));
         }
 
-        Handle = NewContext(options.EnabledSslProtocols);
+        Handle = NewContext(options.EnabledSslProtocols, options.CipherSuitesPolicy);
         nint ctx = Handle.DangerousGetHandle();
         if (fixedCredential is not null)
         {
@@ -103,8 +103,7 @@ internal sealed unsafe class OpenSslContext
             throw new NotSupportedException("The OpenSSL engine does not support LocalCertificateSelectionCallback; use SslStream.");
         }
 
-        RejectCipherSuitesPolicy(options.CipherSuitesPolicy);
-        Handle = NewContext(options.EnabledSslProtocols);
+        Handle = NewContext(options.EnabledSslProtocols, options.CipherSuitesPolicy);
         nint ctx = Handle.DangerousGetHandle();
         using OpenSslCredential? credential = options.ClientCertificateContext is { } context
             ? new OpenSslCredential(context.TargetCertificate, context.IntermediateCertificates)
@@ -172,15 +171,7 @@ internal sealed unsafe class OpenSslContext
     internal static OpenSslContext For(SslClientAuthenticationOptions options) =>
         s_client.GetValue(options, static o => new OpenSslContext(o));
 
-    private static void RejectCipherSuitesPolicy(CipherSuitesPolicy? policy)
-    {
-        if (policy is not null)
-        {
-            throw new NotSupportedException("The OpenSSL engine does not support CipherSuitesPolicy; use SslStream.");
-        }
-    }
-
-    private static SafeSslContextHandle NewContext(SslProtocols enabled)
+    private static SafeSslContextHandle NewContext(SslProtocols enabled, CipherSuitesPolicy? policy)
     {
         (int min, int max) = ProtocolRange(enabled);
         nint ctx = LibSsl.SslCtxNew(LibSsl.TlsMethod());
@@ -201,7 +192,93 @@ internal sealed unsafe class OpenSslContext
         // ENABLE_PARTIAL_WRITE is left off: a memory BIO never refuses a write, so one SSL_write encrypts a
         // whole span into as many records as it needs; ACCEPT_MOVING_WRITE_BUFFER only guards a retried write.
         LibSsl.SslCtxCtrl(ctx, LibSsl.SSL_CTRL_MODE, LibSsl.SSL_MODE_RELEASE_BUFFERS | LibSsl.SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER, 0);
+        if (policy is not null)
+        {
+            try
+            {
+                ApplyCipherSuites(ctx, policy, min, max);
+            }
+            catch
+            {
+                handle.Dispose();
+                throw;
+            }
+        }
+
         return handle;
+    }
+
+    /// <summary>
+    /// CipherSuitesPolicy as OpenSSL lists: TLS 1.3 suites (0x13xx) by SSL_CTX_set_ciphersuites, the others
+    /// by SSL_CTX_set_cipher_list under OpenSSL's names, found by IANA number among the ciphers the library
+    /// knows. A version left with no suite is switched off, as SslStream does on Linux.
+    /// </summary>
+    private static void ApplyCipherSuites(nint ctx, CipherSuitesPolicy policy, int min, int max)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            throw new PlatformNotSupportedException("CipherSuitesPolicy is not available on Windows.");
+        }
+
+        var wanted = new HashSet<ushort>();
+        foreach (TlsCipherSuite suite in policy.AllowedCipherSuites)
+        {
+            wanted.Add((ushort)suite);
+        }
+
+        // Every cipher this libssl has, each with its IANA number and its OpenSSL name.
+        if (LibSsl.SslCtxSetCipherList(ctx, "ALL:COMPLEMENTOFALL") != 1)
+        {
+            throw OpenSslLibrary.SetupError("SSL_CTX_set_cipher_list");
+        }
+
+        var tls13 = new List<string>();
+        var tls12 = new List<string>();
+        nint known = LibSsl.SslCtxGetCiphers(ctx);
+        for (int i = 0, count = known == 0 ? 0 : LibCrypto.SkNum(known); i < count; i++)
+        {
+            nint cipher = LibCrypto.SkValue(known, i);
+            ushort id = LibSsl.SslCipherGetProtocolId(cipher);
+            if (wanted.Contains(id) && Marshal.PtrToStringUTF8(LibSsl.SslCipherGetName(cipher)) is { } name)
+            {
+                (id >> 8 == 0x13 ? tls13 : tls12).Add(name);
+            }
+        }
+
+        if (tls12.Count == 0 && tls13.Count == 0)
+        {
+            throw new NotSupportedException("None of the CipherSuitesPolicy's suites is known to this OpenSSL.");
+        }
+
+        if (LibSsl.SslCtxSetCiphersuites(ctx, string.Join(':', tls13)) != 1)
+        {
+            throw OpenSslLibrary.SetupError("SSL_CTX_set_ciphersuites");
+        }
+
+        if (tls12.Count > 0)
+        {
+            if (LibSsl.SslCtxSetCipherList(ctx, string.Join(':', tls12)) != 1)
+            {
+                throw OpenSslLibrary.SetupError("SSL_CTX_set_cipher_list");
+            }
+        }
+        else
+        {
+            min = LibSsl.TLS1_3_VERSION;
+        }
+
+        if (tls13.Count == 0)
+        {
+            max = LibSsl.TLS1_2_VERSION;
+        }
+
+        if (min > max)
+        {
+            throw new NotSupportedException("The CipherSuitesPolicy leaves no suite for the enabled TLS versions.");
+        }
+
+        LibSsl.SslCtxCtrl(ctx, LibSsl.SSL_CTRL_SET_MIN_PROTO_VERSION, min, 0);
+        LibSsl.SslCtxCtrl(ctx, LibSsl.SSL_CTRL_SET_MAX_PROTO_VERSION, max, 0);
     }
 
     /// <summary>
