@@ -257,6 +257,38 @@ public sealed class OpenSslEngineTests
         }
     }
 
+    [OpenSslTheory]
+    [InlineData(SslProtocols.Tls12)]
+    [InlineData(SslProtocols.Tls13)]
+    public void TheClientsSelectionCallbackChoosesWhenTheServerAsks(SslProtocols protocol)
+    {
+        var calls = new List<(string Host, string? Remote, int Local)>();
+        SslServerAuthenticationOptions server = ServerOptions(protocol);
+        server.ClientCertificateRequired = true;
+        server.CertificateChainPolicy = TestCertificates.TrustTestCa();
+        SslClientAuthenticationOptions client = ClientOptions();
+        client.ClientCertificates = [TestCertificates.SelfSigned, TestCertificates.Client];
+        client.LocalCertificateSelectionCallback = (_, host, local, remote, issuers) =>
+        {
+            calls.Add((host, (remote as X509Certificate2)?.Thumbprint, local.Count));
+            return local[1];
+        };
+        (OpenSslEngine c, OpenSslEngine s) = Connected(client, server);
+        using (c)
+        using (s)
+        {
+            Assert.Equal(TestCertificates.Client.Thumbprint, s.RemoteCertificate?.Thumbprint);
+        }
+
+        Assert.Equal([("localhost", TestCertificates.Server.Thumbprint, 2)], calls);
+
+        // Not asked when the server does not request a certificate.
+        (c, s) = Connected(client, ServerOptions(protocol));
+        c.Dispose();
+        s.Dispose();
+        Assert.Single(calls);
+    }
+
     [OpenSslFact]
     public void MissingClientCertificateFailsWithoutACallback()
     {
@@ -658,8 +690,6 @@ public sealed class OpenSslEngineTests
     [OpenSslFact]
     public void OptionsItCannotHonourAreRefusedSoTheCallerCanFallBack()
     {
-        var selection = new SslClientAuthenticationOptions { TargetHost = "localhost", LocalCertificateSelectionCallback = (_, _, _, _, _) => TestCertificates.Client };
-        Assert.Throws<NotSupportedException>(() => new OpenSslEngine(selection));
         var suites = new SslServerAuthenticationOptions { ServerCertificate = TestCertificates.Server, CipherSuitesPolicy = new CipherSuitesPolicy([(TlsCipherSuite)0x7777]) };
         Assert.Throws<NotSupportedException>(() => new OpenSslEngine(suites));
         var noTls13Suite = new SslServerAuthenticationOptions

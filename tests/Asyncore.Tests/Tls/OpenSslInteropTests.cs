@@ -240,6 +240,39 @@ public sealed class OpenSslInteropTests : IDisposable
     }
 
     [OpenSslCliTheory]
+    [InlineData("-tls1_2")]
+    [InlineData("-tls1_3")]
+    public void EngineClientSeesTheIssuersOpenSslServerAccepts(string flag)
+    {
+        TestCertificates.WritePem(_folder);
+        Process server = Start(
+            "s_server", "-accept", "127.0.0.1:0", "-naccept", "1", "-www", flag,
+            "-cert", Pem("server.pem"), "-key", Pem("server.key"), "-Verify", "1", "-CAfile", Pem("ca.pem"));
+        int port = AcceptPort(server);
+        string[] issuers = [];
+        var options = new SslClientAuthenticationOptions
+        {
+            TargetHost = "localhost",
+            CertificateChainPolicy = TestCertificates.TrustTestCa(),
+            ClientCertificates = [TestCertificates.Client],
+            LocalCertificateSelectionCallback = (_, _, local, _, acceptable) =>
+            {
+                issuers = acceptable;
+                return local[0];
+            },
+        };
+        using (var tls = new SocketTls(new OpenSslEngine(options), Connect(port)))
+        {
+            tls.Handshake();
+            tls.Write("GET / HTTP/1.0\r\n\r\n"u8);
+            Assert.Contains("Asyncore Test Client", Encoding.ASCII.GetString(tls.ReadToEnd()), StringComparison.Ordinal);
+        }
+
+        Assert.Equal(["CN=Asyncore Test CA"], issuers);
+        Assert.True(server.WaitForExit(20_000), "s_server did not exit after its one connection");
+    }
+
+    [OpenSslCliTheory]
     [InlineData("-tls1_2", SslProtocols.Tls12)]
     [InlineData("-tls1_3", SslProtocols.Tls13)]
     public void OpenSslClientTalksToEngineServer(string flag, SslProtocols protocol)

@@ -57,6 +57,9 @@ internal static partial class LibCrypto
     [LibraryImport(Name, EntryPoint = "i2d_X509")]
     internal static unsafe partial int I2dX509(nint x509, byte** output);
 
+    [LibraryImport(Name, EntryPoint = "i2d_X509_NAME")]
+    internal static unsafe partial int I2dX509Name(nint name, byte** output);
+
     [LibraryImport(Name, EntryPoint = "X509_free")]
     internal static partial void X509Free(nint x509);
 

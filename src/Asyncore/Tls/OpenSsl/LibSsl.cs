@@ -166,6 +166,12 @@ internal static partial class LibSsl
     [LibraryImport(Name, EntryPoint = "SSL_get_servername")]
     internal static partial nint SslGetServername(nint ssl, int type);
 
+    [LibraryImport(Name, EntryPoint = "SSL_get0_peer_certificate")]
+    internal static partial nint SslGet0PeerCertificate(nint ssl);
+
+    [LibraryImport(Name, EntryPoint = "SSL_get_client_CA_list")]
+    internal static partial nint SslGetClientCaList(nint ssl);
+
     [LibraryImport(Name, EntryPoint = "SSL_get1_peer_certificate")]
     internal static partial nint SslGet1PeerCertificate(nint ssl);
 }

@@ -98,17 +98,22 @@ internal sealed unsafe class OpenSslContext
         ValidationCallback = options.RemoteCertificateValidationCallback;
         ChainPolicy = options.CertificateChainPolicy;
         RevocationMode = options.CertificateRevocationCheckMode;
-        if (options.LocalCertificateSelectionCallback is not null)
-        {
-            throw new NotSupportedException("The OpenSSL engine does not support LocalCertificateSelectionCallback; use SslStream.");
-        }
-
+        ClientCertificates = options.ClientCertificates;
         Handle = NewContext(options.EnabledSslProtocols, options.CipherSuitesPolicy);
         nint ctx = Handle.DangerousGetHandle();
-        using OpenSslCredential? credential = options.ClientCertificateContext is { } context
-            ? new OpenSslCredential(context.TargetCertificate, context.IntermediateCertificates)
-            : FirstWithKey(options.ClientCertificates) is { } client ? new OpenSslCredential(client, []) : null;
-        credential?.Install(ctx);
+        if (options.ClientCertificateContext is null && options.LocalCertificateSelectionCallback is { } select)
+        {
+            // Asked when the server requests a certificate, with the server's certificate and acceptable issuers.
+            ClientCertificateSelectionCallback = select;
+            LibSsl.SslCtxSetCertCb(ctx, &OpenSslEngine.CertificateCallback, 0);
+        }
+        else
+        {
+            using OpenSslCredential? credential = options.ClientCertificateContext is { } context
+                ? new OpenSslCredential(context.TargetCertificate, context.IntermediateCertificates)
+                : FirstWithKey(options.ClientCertificates) is { } client ? new OpenSslCredential(client, []) : null;
+            credential?.Install(ctx);
+        }
 
         if (!options.AllowRenegotiation)
         {
@@ -143,6 +148,12 @@ internal sealed unsafe class OpenSslContext
 
     /// <summary>The server's ServerCertificateSelectionCallback, asked per session with the SNI name; null with a fixed certificate.</summary>
     internal ServerCertificateSelectionCallback? CertificateSelectionCallback { get; }
+
+    /// <summary>The client's LocalCertificateSelectionCallback, asked when the server requests a certificate.</summary>
+    internal LocalCertificateSelectionCallback? ClientCertificateSelectionCallback { get; }
+
+    /// <summary>The client's ClientCertificates, handed to <see cref="ClientCertificateSelectionCallback"/>.</summary>
+    internal X509CertificateCollection? ClientCertificates { get; }
 
     /// <summary>The server asks for a client certificate.</summary>
     internal bool ClientCertificateRequired { get; }

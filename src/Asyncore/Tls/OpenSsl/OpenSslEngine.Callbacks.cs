@@ -74,15 +74,18 @@ internal sealed unsafe partial class OpenSslEngine
     }
 
     /// <summary>
-    /// SSL_CTX_set_cert_cb, on a server whose options have a ServerCertificateSelectionCallback: asks it for
-    /// the certificate of the name the client sent (null without SNI) and installs it on this session. 1 goes on.
+    /// SSL_CTX_set_cert_cb: on a server with a ServerCertificateSelectionCallback, asks it for the certificate
+    /// of the name the client sent (null without SNI); on a client with a LocalCertificateSelectionCallback,
+    /// asks it when the server requests a certificate. The choice is installed on this session. 1 goes on.
     /// </summary>
     [UnmanagedCallersOnly]
     internal static int CertificateCallback(nint ssl, nint arg)
     {
         try
         {
-            return FromSsl(ssl) is { } engine ? engine.SelectCertificate() : 0;
+            return FromSsl(ssl) is not { } engine ? 0
+                : engine._context.IsServer ? engine.SelectCertificate()
+                : engine.SelectClientCertificate();
         }
         catch (Exception)
         {
@@ -111,6 +114,52 @@ internal sealed unsafe partial class OpenSslEngine
             _callbackError = e;
             return 0;
         }
+    }
+
+    private int SelectClientCertificate()
+    {
+        try
+        {
+            nint peer = LibSsl.SslGet0PeerCertificate(_ssl);
+            X509Certificate2? server = peer == 0 ? null : ToManaged(peer);
+            X509Certificate? chosen = _context.ClientCertificateSelectionCallback!(
+                _sender, _targetHost ?? string.Empty, _context.ClientCertificates ?? [], server, AcceptableIssuers());
+            // No certificate (or one without its key) is a valid answer: the server decides whether that will do.
+            if (chosen is X509Certificate2 { HasPrivateKey: true })
+            {
+                _context.CredentialFor(chosen).InstallOn(_ssl);
+            }
+
+            return 1;
+        }
+        catch (Exception e)
+        {
+            _callbackError = e;
+            return 0;
+        }
+    }
+
+    /// <summary>The CA names of the server's CertificateRequest, as SslStream gives them (X500DistinguishedName.Name).</summary>
+    private string[] AcceptableIssuers()
+    {
+        nint names = LibSsl.SslGetClientCaList(_ssl);
+        int count = names == 0 ? 0 : LibCrypto.SkNum(names);
+        string[] issuers = new string[count];
+        for (int i = 0; i < count; i++)
+        {
+            nint name = LibCrypto.SkValue(names, i);
+            int length = LibCrypto.I2dX509Name(name, null);
+            byte[] der = new byte[Math.Max(length, 0)];
+            fixed (byte* start = der)
+            {
+                byte* p = start;
+                LibCrypto.I2dX509Name(name, &p);
+            }
+
+            issuers[i] = new X500DistinguishedName(der).Name;
+        }
+
+        return issuers;
     }
 
     private static OpenSslEngine? FromSsl(nint ssl)
