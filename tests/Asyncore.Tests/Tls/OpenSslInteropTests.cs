@@ -14,17 +14,7 @@ namespace Asyncore.Tests.Tls;
 /// <summary>Runs where the engine loads and the openssl CLI is on PATH (.ci/run installs it); says so when not.</summary>
 public sealed class OpenSslCliTheoryAttribute : TheoryAttribute
 {
-    public OpenSslCliTheoryAttribute()
-    {
-        if (!OpenSslEngine.IsAvailable)
-        {
-            Skip = "libssl.so.3 is not installed (apt-get install -y libssl3)";
-        }
-        else if (OpenSslCli.Path is null)
-        {
-            Skip = "the openssl command is not installed (apt-get install -y openssl; .ci/run installs it)";
-        }
-    }
+    public OpenSslCliTheoryAttribute() => Skip = OpenSslSkip.EngineAndCli;
 }
 
 /// <summary>Where the openssl command is.</summary>

@@ -4,28 +4,26 @@ using Asyncore.Tls.OpenSsl;
 
 namespace Asyncore.Tests.Tls;
 
+/// <summary>Why an OpenSSL test cannot run here, or null when it can.</summary>
+internal static class OpenSslSkip
+{
+    internal static string? Engine => OpenSslEngine.IsAvailable ? null : "libssl.so.3 is not installed (apt-get install -y libssl3)";
+
+    /// <summary>The engine and the openssl command (.ci/run installs it).</summary>
+    internal static string? EngineAndCli => Engine
+        ?? (OpenSslCli.Path is null ? "the openssl command is not installed (apt-get install -y openssl; .ci/run installs it)" : null);
+}
+
 /// <summary>Runs only where libssl.so.3 loads (Debian 12 has it); says so when it does not.</summary>
 public sealed class OpenSslFactAttribute : FactAttribute
 {
-    public OpenSslFactAttribute()
-    {
-        if (!OpenSslEngine.IsAvailable)
-        {
-            Skip = "libssl.so.3 is not installed (apt-get install -y libssl3)";
-        }
-    }
+    public OpenSslFactAttribute() => Skip = OpenSslSkip.Engine;
 }
 
 /// <summary>Theory form of <see cref="OpenSslFactAttribute"/>.</summary>
 public sealed class OpenSslTheoryAttribute : TheoryAttribute
 {
-    public OpenSslTheoryAttribute()
-    {
-        if (!OpenSslEngine.IsAvailable)
-        {
-            Skip = "libssl.so.3 is not installed (apt-get install -y libssl3)";
-        }
-    }
+    public OpenSslTheoryAttribute() => Skip = OpenSslSkip.Engine;
 }
 
 /// <summary>Moves ciphertext between two engines in memory, the way a loop would between two sockets.</summary>

@@ -204,14 +204,9 @@ internal sealed unsafe partial class OpenSslEngine : ITlsEngine
     public TlsStatus Read(Span<byte> destination, out int read)
     {
         read = 0;
-        ThrowIfUnusable();
-        if (!_complete)
+        if (!HandshakeDone(out TlsStatus handshake))
         {
-            TlsStatus handshake = Handshake();
-            if (!_complete)
-            {
-                return handshake;
-            }
+            return handshake;
         }
 
         if (destination.IsEmpty)
@@ -239,14 +234,9 @@ internal sealed unsafe partial class OpenSslEngine : ITlsEngine
     public TlsStatus Write(ReadOnlySpan<byte> source, out int written)
     {
         written = 0;
-        ThrowIfUnusable();
-        if (!_complete)
+        if (!HandshakeDone(out TlsStatus handshake))
         {
-            TlsStatus handshake = Handshake();
-            if (!_complete)
-            {
-                return handshake;
-            }
+            return handshake;
         }
 
         LibCrypto.ErrClearError();
@@ -400,6 +390,14 @@ internal sealed unsafe partial class OpenSslEngine : ITlsEngine
         return _complete
             ? new IOException($"TLS {call} failed: {reason}")
             : new AuthenticationException($"TLS handshake failed ({call}): {reason}");
+    }
+
+    /// <summary>Read and Write before the handshake has finished drive it first (as SSL_read would); false with its status while it goes on.</summary>
+    private bool HandshakeDone(out TlsStatus status)
+    {
+        ThrowIfUnusable();
+        status = _complete ? TlsStatus.Ok : Handshake();
+        return _complete;
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
