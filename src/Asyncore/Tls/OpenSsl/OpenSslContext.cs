@@ -61,10 +61,11 @@ internal sealed unsafe class OpenSslContext
         }
         else
         {
-            // Called once the ClientHello is read, so the SNI name is known (nginx's ssl_certificate_by_lua
-            // and Kestrel's ServerCertificateSelector choose at the same point).
+            // Called once the ClientHello is read, so the SNI name is known (OpenResty's
+            // ssl_certificate_by_lua_block and Kestrel's ServerCertificateSelector choose at the same point).
             LibSsl.SslCtxSetCertCb(ctx, &OpenSslEngine.CertificateCallback, 0);
         }
+
         fixed (byte* sid = SessionIdContext)
         {
             LibSsl.SslCtxSetSessionIdContext(ctx, sid, (uint)SessionIdContext.Length);
