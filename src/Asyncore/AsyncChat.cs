@@ -283,9 +283,10 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
             }
         }
 
-        // Full: more is probably waiting. Stop once the channel closed, stopped reading (output over
-        // the high-water mark, a message over its limit, end of stream) or still waits for its PROXY header.
-        return n == room.Length && Fileno >= 0 && _state == ChatState.Open && _proxy is null && Readable();
+        // Full: more is probably waiting. Stop once the channel closed (Close leaves the Open state) or
+        // stopped reading (output over the high-water mark, a message over its limit, end of stream
+        // while output is queued), or while it still waits for its PROXY header.
+        return n == room.Length && _state == ChatState.Open && _proxy is null && Readable();
     }
 
     /// <summary>Closes the channel.</summary>
