@@ -201,9 +201,19 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
         // bytes object ends with b''. The framer never asks with an empty terminator.
         needle.IsEmpty ? -1 : ChatFramer.FindPrefixAtEnd(haystack, needle);
 
+    /// <summary>The most reads one <see cref="HandleRead"/> makes while reads come back full (libuv and nginx bound theirs too).</summary>
+    private const int MaxReadsPerEvent = 16;
+
+    /// <summary>The most bytes one <see cref="HandleRead"/> takes before it lets the other channels have their turn.</summary>
+    private const int MaxReadBytesPerEvent = 256 * 1024;
+
     /// <summary>
     /// Reads up to <see cref="AcInBufferSize"/> bytes and splits them at the terminator, calling
     /// <see cref="CollectIncomingData"/> and <see cref="FoundTerminator"/>. Would-block is ignored.
+    /// While a read fills all <see cref="AcInBufferSize"/> bytes (more is likely waiting) the channel
+    /// reads again, each read framed before the next, up to 16 reads or 256 KiB per call, so a fast
+    /// sender costs one readiness wait per batch of reads and still cannot hold the loop. CPython
+    /// reads once per call; the callbacks see the same bytes in the same order as over that many events.
     /// </summary>
     /// <remarks>Python: async_chat.handle_read()</remarks>
     protected override void HandleRead()
@@ -214,6 +224,26 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
             return;
         }
 
+        int taken = 0;
+        for (int reads = 1; ReadOnce(ref taken) && reads < MaxReadsPerEvent && taken < MaxReadBytesPerEvent; reads++)
+        {
+        }
+
+        if (Fileno < 0)
+        {
+            _framer.Release();
+        }
+        else
+        {
+            _framer.ReleaseIfEmpty();
+        }
+    }
+
+    /// <summary>One read and its framing; the receive buffer is kept for the next read (the caller releases it).</summary>
+    /// <param name="taken">Bytes read so far in this event; this read's are added.</param>
+    /// <returns>Whether the read filled its room and the channel still reads: worth reading again now.</returns>
+    private bool ReadOnce(ref int taken)
+    {
         Span<byte> room = _framer.PrepareRead(_inBufferSize);
         int n;
         try
@@ -223,23 +253,23 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
         catch (SocketException e) when (e.SocketErrorCode == SocketError.WouldBlock)
         {
             // CPython ignores BlockingIOError here (TestAsynchatMocked.test_blockingioerror).
-            _framer.ReleaseIfEmpty();
-            return;
+            return false;
         }
         catch (Exception e) when (e is SocketException or IOException)
         {
-            _framer.ReleaseIfEmpty();
             AsyncoreMetrics.Failures.Add(1);
             HandleError(e);
-            return;
+            return false;
         }
 
-        if (n > 0)
+        if (n <= 0)
         {
-            _framer.Commit(n);
+            return false;
         }
 
-        if (n > 0 && (_proxy is null || TakeProxyHeader()))
+        _framer.Commit(n);
+        taken += n;
+        if (_proxy is null || TakeProxyHeader())
         {
             _reading = true;
             try
@@ -253,14 +283,10 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
             }
         }
 
-        if (Fileno < 0)
-        {
-            _framer.Release();
-        }
-        else
-        {
-            _framer.ReleaseIfEmpty();
-        }
+        // Full: more is probably waiting. Stop once the channel closed (Close leaves the Open state) or
+        // stopped reading (output over the high-water mark, a message over its limit, end of stream
+        // while output is queued), or while it still waits for its PROXY header.
+        return n == room.Length && _state == ChatState.Open && _proxy is null && Readable();
     }
 
     /// <summary>Closes the channel.</summary>
