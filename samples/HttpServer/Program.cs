@@ -37,7 +37,7 @@ command.SetAction(result =>
         ProxyProtocol = result.GetValue(proxyProtocol),
     };
     int count = result.GetValue(loops);
-    int code = SampleHost.RunLoopsUntilStopped(
+    return SampleHost.RunLoopsUntilStopped(
         SampleHost.EndPoint(result, host, port),
         count,
         (at, map, reusePort) => new HttpServer(at, options, map, reusePort),
@@ -47,12 +47,7 @@ command.SetAction(result =>
             string extras = (count == 1 ? "1 loop" : $"{count} loops") + (options.ProxyProtocol ? ", PROXY protocol required" : "");
             Console.WriteLine($"Serving HTTP on http://{SampleHost.Show(server.Address)}/ ({what}; {extras}); Ctrl+C stops");
         },
-        SampleHost.DrainTimeout(result, drainTimeout));
-    if (code == 0)
-    {
-        Console.WriteLine("stopped");
-    }
-
-    return code;
+        SampleHost.DrainTimeout(result, drainTimeout),
+        server => server.Accepted);
 });
 return SampleHost.Invoke(command, args);

@@ -19,6 +19,7 @@ command.SetAction(result =>
         count,
         (at, map, reusePort) => new PingServer(at, map, reusePort),
         server => Console.WriteLine($"RESP PING on {server.Address} ({(count == 1 ? "1 loop" : $"{count} loops")}); Ctrl+C stops"),
-        SampleHost.DrainTimeout(result, drainTimeout));
+        SampleHost.DrainTimeout(result, drainTimeout),
+        server => server.Accepted);
 });
 return SampleHost.Invoke(command, args);

@@ -33,8 +33,12 @@ public sealed class PingServer : Dispatcher
     /// <summary>A client whose unsent replies pass this many bytes is disconnected; null: no limit.</summary>
     public long? OutputHardLimit { get; init; } = RespHandler.DefaultOutputHardLimit;
 
+    /// <summary>Connections accepted so far.</summary>
+    public int Accepted { get; private set; }
+
     protected override void HandleAccepted(Socket socket, EndPoint address)
     {
+        Accepted++;
         socket.NoDelay = true;
         _ = new RespHandler(socket, Map) { HighWaterMark = HighWaterMark, OutputHardLimit = OutputHardLimit };
     }

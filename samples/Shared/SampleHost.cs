@@ -191,8 +191,9 @@ internal static class SampleHost
     /// <param name="listen">Makes one loop's listener: the address, the loop's map, and whether to set SO_REUSEPORT before binding.</param>
     /// <param name="started">Runs once every loop listens, with loop 0's listener (to print where it listens).</param>
     /// <param name="drainTimeout">How long connections may take to finish after the signal.</param>
+    /// <param name="accepted">How many connections a listener accepted: printed per loop once the loops stopped.</param>
     /// <returns>0 after a stop; <see cref="CannotListen"/> when a listener could not be bound.</returns>
-    public static int RunLoopsUntilStopped<T>(IPEndPoint at, int loops, Func<IPEndPoint, SocketMap, bool, T> listen, Action<T> started, TimeSpan drainTimeout)
+    public static int RunLoopsUntilStopped<T>(IPEndPoint at, int loops, Func<IPEndPoint, SocketMap, bool, T> listen, Action<T> started, TimeSpan drainTimeout, Func<T, int> accepted)
         where T : Dispatcher
     {
         bool reusePort = loops > 1;
@@ -243,6 +244,7 @@ internal static class SampleHost
         }
 
         group.Stop();
+        Console.WriteLine($"stopped; connections accepted per loop: {string.Join(", ", listeners.Select(accepted))}");
         return 0;
     }
 
