@@ -8,7 +8,8 @@ using Asyncore.Samples.Echo;
 
 var host = SampleHost.HostOption();
 var port = SampleHost.PortOption(7007);
-var root = new RootCommand("An echo server built only on Asyncore.Dispatcher; 'client' sends bytes to one and checks they come back") { host, port };
+var drainTimeout = SampleHost.DrainTimeoutOption();
+var root = new RootCommand("An echo server built only on Asyncore.Dispatcher; 'client' sends bytes to one and checks they come back") { host, port, drainTimeout };
 root.SetAction(result =>
 {
     if (SampleHost.Listen(SampleHost.EndPoint(result, host, port), at => new EchoServer(at)) is not { } server)
@@ -17,7 +18,7 @@ root.SetAction(result =>
     }
 
     Console.WriteLine($"echo server on {server.Address}; Ctrl+C stops");
-    return SampleHost.RunUntilStopped();
+    return SampleHost.RunUntilStopped(SampleHost.DrainTimeout(result, drainTimeout));
 });
 
 var serverHost = new Option<IPAddress>("--host") { Description = "The echo server's address", DefaultValueFactory = _ => IPAddress.Loopback };

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Asyncore;
+using Asyncore.Proxy;
 
 namespace Asyncore.Samples.Http;
 
@@ -18,7 +19,7 @@ public sealed partial class HttpRequestHandler : AsyncChat
 {
     private static readonly Terminator LineEnd = Terminator.FromBytes("\n"u8);
 
-    private readonly EndPoint _addr;
+    private EndPoint _addr;
     private readonly HttpServerOptions _options;
     private readonly RequestHeadParser _parser;
     private readonly FileResponder? _files;
@@ -33,6 +34,8 @@ public sealed partial class HttpRequestHandler : AsyncChat
     private long _requestStarted; // Environment.TickCount64 when the head or body in progress began; 0 between requests
     private LoopTimer? _requestTimer;
     private List<FileProducer>? _producers;
+    private Held _held;        // while the server drains: a complete request whose answer waits to learn whether it is the last
+    private bool _lastAnswer;  // the server drains and nothing more was received: this answer says Connection: close
 
     /// <summary>Where the connection is in the request.</summary>
     private enum Phase
@@ -46,6 +49,18 @@ public sealed partial class HttpRequestHandler : AsyncChat
 
         /// <summary>A final answer is queued and the connection closes after it: input is ignored.</summary>
         Closing,
+    }
+
+    /// <summary>Which complete request waits for its answer while the server drains.</summary>
+    private enum Held
+    {
+        None,
+
+        /// <summary>A request without a body: its head is complete.</summary>
+        Head,
+
+        /// <summary>A POST whose body is complete.</summary>
+        Body,
     }
 
     /// <summary>Serves one accepted connection.</summary>
@@ -74,6 +89,11 @@ public sealed partial class HttpRequestHandler : AsyncChat
         {
             _onRequestTimer = OnRequestTimer;
         }
+
+        if (options.ProxyProtocol)
+        {
+            RequireProxyHeader(options.RequestTimeout ?? TimeSpan.FromSeconds(10));
+        }
     }
 
     /// <summary>The fields of the last urlencoded POST body, decoded, in order (the example's cgi_data).</summary>
@@ -87,12 +107,17 @@ public sealed partial class HttpRequestHandler : AsyncChat
     internal bool IsHead => _parser.Head.Method == Method.Head;
 
     /// <summary>Whether the connection stays open after this answer, and whether the answer must say so.</summary>
-    internal Persistence Persistence => !_parser.Head.KeepAlive ? Persistence.Close
+    internal Persistence Persistence => !_parser.Head.KeepAlive || _lastAnswer ? Persistence.Close
         : _parser.Head.Version == 10 ? Persistence.KeepAliveHttp10
         : Persistence.KeepAlive;
 
     protected override void CollectIncomingData(ReadOnlySpan<byte> data)
     {
+        if (_held != Held.None)
+        {
+            Release(last: false); // more was received after the request: its answer is not the last
+        }
+
         switch (_phase)
         {
             case Phase.Head:
@@ -121,6 +146,11 @@ public sealed partial class HttpRequestHandler : AsyncChat
 
     protected override void FoundTerminator()
     {
+        if (_held != Held.None)
+        {
+            Release(last: false);
+        }
+
         switch (_phase)
         {
             case Phase.Head:
@@ -130,7 +160,11 @@ public sealed partial class HttpRequestHandler : AsyncChat
                 }
 
                 HeadStatus status = _parser.Feed("\n"u8, out _);
-                if (status == HeadStatus.Done)
+                if (status == HeadStatus.Done && Draining && _parser.Head.Method is Method.Get or Method.Head)
+                {
+                    _held = Held.Head;
+                }
+                else if (status == HeadStatus.Done)
                 {
                     OnHead();
                 }
@@ -141,7 +175,7 @@ public sealed partial class HttpRequestHandler : AsyncChat
 
                 break;
             case Phase.Body:
-                OnBody();
+                Complete();
                 break;
             case Phase.ChunkSize:
                 OnChunkSize();
@@ -164,7 +198,7 @@ public sealed partial class HttpRequestHandler : AsyncChat
             case Phase.Trailer:
                 if (LineIsEmpty)
                 {
-                    OnBody();
+                    Complete();
                 }
                 else
                 {
@@ -174,6 +208,67 @@ public sealed partial class HttpRequestHandler : AsyncChat
                 break;
         }
     }
+
+    /// <summary>A POST body is complete: answer it, or hold the answer while the server drains.</summary>
+    private void Complete()
+    {
+        if (Draining)
+        {
+            SetTerminator(LineEnd); // what follows, if anything, is the next request's head
+            _held = Held.Body;
+            return;
+        }
+
+        OnBody();
+    }
+
+    /// <summary>
+    /// While the server drains, a complete request is answered once the whole read it came in was
+    /// framed: if more bytes followed it (pipelined requests already received) it is answered as
+    /// usual and those are read and answered in turn; if it was the last thing received, its answer
+    /// says <c>Connection: close</c> and the connection closes after it.
+    /// </summary>
+    protected override void HandleRead()
+    {
+        base.HandleRead();
+        if (_held != Held.None && Fileno >= 0)
+        {
+            Release(last: !InputWaiting());
+        }
+    }
+
+    private void Release(bool last)
+    {
+        Held held = _held;
+        _held = Held.None;
+        _lastAnswer = last;
+        if (held == Held.Head)
+        {
+            OnHead();
+        }
+        else
+        {
+            OnBody();
+        }
+    }
+
+    private bool InputWaiting()
+    {
+        try
+        {
+            return Socket is { Available: > 0 };
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Between requests, with every answer sent: a draining server closes the connection now.</summary>
+    public override bool IsIdle => base.IsIdle && _phase == Phase.Head && _parser.IsEmpty && _held == Held.None;
+
+    /// <summary>Behind a load balancer: the access log shows the client the PROXY header names.</summary>
+    protected override void HandleProxyHeader(ProxyHeader header) => _addr = Addr ?? _addr;
 
     /// <summary>The head is complete: refuse it, answer it, or go on to read its body.</summary>
     private void OnHead()
@@ -230,7 +325,7 @@ public sealed partial class HttpRequestHandler : AsyncChat
         }
 
         _requestStarted = 0;
-        if (_parser.Head.KeepAlive)
+        if (Persistence != Persistence.Close)
         {
             _phase = Phase.Head;
             _parser.Reset();

@@ -9,12 +9,21 @@ public sealed class HttpServer : Dispatcher
 {
     private readonly FileResponder? _files;
 
-    public HttpServer(EndPoint address, HttpServerOptions options, SocketMap? map = null) : base(null, map)
+    /// <param name="address">Where to listen.</param>
+    /// <param name="options">The server's options.</param>
+    /// <param name="map">The loop's map.</param>
+    /// <param name="reusePort">Set SO_REUSEPORT, so that one listener per loop shares the port.</param>
+    public HttpServer(EndPoint address, HttpServerOptions options, SocketMap? map = null, bool reusePort = false) : base(null, map)
     {
         Options = options;
         _files = options.Root is null ? null : new FileResponder(options.Root);
         CreateSocket(address.AddressFamily);
         SetReuseAddr();
+        if (reusePort)
+        {
+            SetReusePort();
+        }
+
         Bind(address);
         Listen(1024);
     }

@@ -24,6 +24,14 @@ public sealed record HttpServerOptions
     /// <summary>While more than this many bytes of answers (and queued entries) wait unsent, the connection's requests are not read: a client that pipelines and never reads costs a bounded amount.</summary>
     public long OutputHighWaterMark { get; init; } = 256 * 1024;
 
+    /// <summary>
+    /// Every connection must begin with a PROXY protocol header (v1 or v2, as HAProxy's send-proxy
+    /// and send-proxy-v2 send it); the access log shows the client address it carries. A connection
+    /// without a valid header, or whose header is not complete within <see cref="RequestTimeout"/>
+    /// (10 s without one), is closed without an answer.
+    /// </summary>
+    public bool ProxyProtocol { get; init; }
+
     /// <summary>No access log.</summary>
     public bool Quiet { get; init; }
 

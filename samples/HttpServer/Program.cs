@@ -10,9 +10,12 @@ var maxBody = new Option<long>("--max-body") { Description = "Largest POST body 
 var quiet = new Option<bool>("--quiet") { Description = "No access log" };
 var idle = new Option<double>("--idle-timeout") { Description = "Seconds a connection may stay silent (0: forever)", DefaultValueFactory = _ => 60 };
 var requestTimeout = new Option<double>("--request-timeout") { Description = "Seconds a started request may take to arrive (0: forever)", DefaultValueFactory = _ => 10 };
+var proxyProtocol = new Option<bool>("--proxy-protocol") { Description = "Require a PROXY protocol header (v1 or v2, HAProxy's send-proxy / send-proxy-v2) on every connection; the access log shows the client address it carries" };
+var loops = SampleHost.LoopsOption();
+var drainTimeout = SampleHost.DrainTimeoutOption();
 var command = new RootCommand("The asynchat documentation's http_request_handler, as a small HTTP/1.1 server")
 {
-    host, port, root, maxBody, quiet, idle, requestTimeout,
+    host, port, root, maxBody, quiet, idle, requestTimeout, proxyProtocol, loops, drainTimeout,
 };
 command.SetAction(result =>
 {
@@ -31,19 +34,20 @@ command.SetAction(result =>
         Quiet = result.GetValue(quiet),
         IdleTimeout = Seconds(result.GetValue(idle)),
         RequestTimeout = Seconds(result.GetValue(requestTimeout)),
+        ProxyProtocol = result.GetValue(proxyProtocol),
     };
-    if (SampleHost.Listen(SampleHost.EndPoint(result, host, port), at => new HttpServer(at, options)) is not { } server)
-    {
-        return SampleHost.CannotListen;
-    }
-
-    string shown = server.Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6
-        ? $"[{server.Address.Address}]:{server.Address.Port}"
-        : server.Address.ToString();
-    Console.WriteLine($"Serving HTTP on http://{shown}/ ({(docRoot is null ? "built-in page" : $"root {Path.GetFullPath(docRoot)}")}); Ctrl+C stops");
-
-    int code = SampleHost.RunUntilStopped();
-    Console.WriteLine("stopped");
-    return code;
+    int count = result.GetValue(loops);
+    return SampleHost.RunLoopsUntilStopped(
+        SampleHost.EndPoint(result, host, port),
+        count,
+        (at, map, reusePort) => new HttpServer(at, options, map, reusePort),
+        server =>
+        {
+            string what = docRoot is null ? "built-in page" : $"root {Path.GetFullPath(docRoot)}";
+            string extras = (count == 1 ? "1 loop" : $"{count} loops") + (options.ProxyProtocol ? ", PROXY protocol required" : "");
+            Console.WriteLine($"Serving HTTP on http://{SampleHost.Show(server.Address)}/ ({what}; {extras}); Ctrl+C stops");
+        },
+        SampleHost.DrainTimeout(result, drainTimeout),
+        server => server.Accepted);
 });
 return SampleHost.Invoke(command, args);

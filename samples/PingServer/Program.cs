@@ -5,15 +5,21 @@ using Asyncore.Samples.Ping;
 
 var host = SampleHost.HostOption();
 var port = SampleHost.PortOption(6380);
-var command = new RootCommand("A RESP server that answers PING as Redis does, on Asyncore.AsyncChat (redis-cli -p 6380 ping; redis-benchmark -p 6380 -t ping_inline,ping_mbulk)") { host, port };
+var loops = SampleHost.LoopsOption();
+var drainTimeout = SampleHost.DrainTimeoutOption();
+var command = new RootCommand("A RESP server that answers PING as Redis does, on Asyncore.AsyncChat (redis-cli -p 6380 ping; redis-benchmark -p 6380 -t ping_inline,ping_mbulk)")
+{
+    host, port, loops, drainTimeout,
+};
 command.SetAction(result =>
 {
-    if (SampleHost.Listen(SampleHost.EndPoint(result, host, port), at => new PingServer(at)) is not { } server)
-    {
-        return SampleHost.CannotListen;
-    }
-
-    Console.WriteLine($"RESP PING on {server.Address}; Ctrl+C stops");
-    return SampleHost.RunUntilStopped();
+    int count = result.GetValue(loops);
+    return SampleHost.RunLoopsUntilStopped(
+        SampleHost.EndPoint(result, host, port),
+        count,
+        (at, map, reusePort) => new PingServer(at, map, reusePort),
+        server => Console.WriteLine($"RESP PING on {server.Address} ({(count == 1 ? "1 loop" : $"{count} loops")}); Ctrl+C stops"),
+        SampleHost.DrainTimeout(result, drainTimeout),
+        server => server.Accepted);
 });
 return SampleHost.Invoke(command, args);

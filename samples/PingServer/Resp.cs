@@ -9,10 +9,18 @@ namespace Asyncore.Samples.Ping;
 /// <summary>Listens and makes a <see cref="RespHandler"/> per connection.</summary>
 public sealed class PingServer : Dispatcher
 {
-    public PingServer(EndPoint address, SocketMap? map = null) : base(null, map)
+    /// <param name="address">Where to listen.</param>
+    /// <param name="map">The loop's map.</param>
+    /// <param name="reusePort">Set SO_REUSEPORT, so that one listener per loop shares the port.</param>
+    public PingServer(EndPoint address, SocketMap? map = null, bool reusePort = false) : base(null, map)
     {
         CreateSocket(address.AddressFamily);
         SetReuseAddr();
+        if (reusePort)
+        {
+            SetReusePort();
+        }
+
         Bind(address);
         Listen(1024);
     }
@@ -25,8 +33,12 @@ public sealed class PingServer : Dispatcher
     /// <summary>A client whose unsent replies pass this many bytes is disconnected; null: no limit.</summary>
     public long? OutputHardLimit { get; init; } = RespHandler.DefaultOutputHardLimit;
 
+    /// <summary>Connections accepted so far.</summary>
+    public int Accepted { get; private set; }
+
     protected override void HandleAccepted(Socket socket, EndPoint address)
     {
+        Accepted++;
         socket.NoDelay = true;
         _ = new RespHandler(socket, Map) { HighWaterMark = HighWaterMark, OutputHardLimit = OutputHardLimit };
     }
@@ -94,6 +106,13 @@ public sealed class RespHandler : AsyncChat
         HighWaterMark = DefaultHighWaterMark; // reading resumes at half of it
         OutputHardLimit = DefaultOutputHardLimit;
     }
+
+    /// <summary>
+    /// Between commands: a stopping server (SIGTERM) closes the connection now, and otherwise once the
+    /// multibulk command in progress (whose lines each end a message for the framer) is answered.
+    /// RESP has no goodbye: the client sees the connection close, as when Redis shuts down.
+    /// </summary>
+    public override bool IsIdle => base.IsIdle && _argsLeft == 0;
 
     protected override void CollectIncomingData(ReadOnlySpan<byte> data)
     {

@@ -8,9 +8,10 @@ using Asyncore;
 namespace Asyncore.Samples;
 
 /// <summary>
-/// What every sample program shares: the --host/--port options, a listen step that turns a port
-/// already taken or not permitted into one line on standard error and exit code 1, and a loop that
-/// runs until Ctrl+C or SIGTERM, then closes every channel.
+/// What every sample program shares: the --host/--port/--drain-timeout (and --loops) options, a
+/// listen step that turns a port already taken or not permitted into one line on standard error and
+/// exit code 1, and a loop (or a group of loops) that runs until Ctrl+C or SIGTERM, then drains:
+/// stops accepting at once, lets every connection finish, and exits.
 /// </summary>
 internal static class SampleHost
 {
@@ -68,7 +69,7 @@ internal static class SampleHost
         }
         catch (SocketException e)
         {
-            Console.Error.WriteLine($"{AppDomain.CurrentDomain.FriendlyName}: cannot listen on {Show(at)}: {Reason(e)}");
+            SayCannotListen(at, e);
             return null;
         }
     }
@@ -99,37 +100,215 @@ internal static class SampleHost
         _ => e.Message,
     };
 
+    /// <summary>--drain-timeout, 30 s by default: how long a stopping server lets its connections finish.</summary>
+    public static Option<double> DrainTimeoutOption()
+    {
+        var option = new Option<double>("--drain-timeout")
+        {
+            Description = "On SIGTERM or Ctrl+C, seconds to let connections finish their requests before the rest is closed (a second signal stops at once)",
+            DefaultValueFactory = _ => 30,
+        };
+        option.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<double>() is < 0 or > 86400 or double.NaN)
+            {
+                result.AddError("--drain-timeout: must be between 0 and 86400 seconds");
+            }
+        });
+        return option;
+    }
+
+    /// <summary>--loops, the number of processors by default: how many event loops (threads) serve.</summary>
+    public static Option<int> LoopsOption()
+    {
+        var option = new Option<int>("--loops")
+        {
+            Description = "Event loops, one thread each, each with its own listening socket on the port (SO_REUSEPORT; the kernel spreads connections)",
+            DefaultValueFactory = _ => Environment.ProcessorCount,
+        };
+        option.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() is < 1 or > 1024)
+            {
+                result.AddError("--loops: must be between 1 and 1024");
+            }
+        });
+        return option;
+    }
+
+    /// <summary>The drain timeout the option names.</summary>
+    public static TimeSpan DrainTimeout(ParseResult result, Option<double> option) => TimeSpan.FromSeconds(result.GetValue(option));
+
     /// <summary>
-    /// Runs the default map's loop until Ctrl+C or SIGTERM, then closes every channel. First raises
-    /// the open-file limit as far as the process may (the library never does that by itself), and
-    /// says so on standard error only when it stays too low for many connections.
+    /// Runs the default map's loop until Ctrl+C or SIGTERM, then drains it (<see cref="EventLoop.Drain"/>):
+    /// the listeners close at once, each connection finishes what it received and says goodbye its
+    /// protocol's way (<see cref="Dispatcher.HandleDrain"/>), idle ones close at once, and whatever
+    /// is left after <paramref name="drainTimeout"/> is closed; a second signal closes everything
+    /// at once. First raises the open-file limit as far as the process may (the library never does
+    /// that by itself), and says so on standard error only when it stays too low for many connections.
     /// </summary>
-    public static int RunUntilStopped()
+    /// <returns>0: a stop asked for is a normal end, even when the drain timeout closed connections.</returns>
+    public static int RunUntilStopped(TimeSpan drainTimeout)
+    {
+        RaiseFileLimit();
+        SocketMap map = SocketMap.Default;
+
+        // The signal handlers only set a flag and wake the loop; the loop stays single-threaded.
+        using var signals = new StopSignals(
+            first: () => map.Post(static () => { }),
+            second: () => map.Post(static () => throw new ExitNowException()));
+        while (!signals.Stopping)
+        {
+            EventLoop.Loop(PollerKind.Default, timeout: 0.2, count: 1);
+        }
+
+        try
+        {
+            if (!EventLoop.Drain(drainTimeout, map))
+            {
+                SayDrainTimedOut(drainTimeout);
+            }
+        }
+        catch (ExitNowException)
+        {
+            // a second signal: stop at once
+        }
+
+        EventLoop.CloseAll(map, ignoreAll: true);
+        return 0;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="loops"/> event loops (a <see cref="LoopGroup"/>), each with its own
+    /// listening channel made by <paramref name="listen"/> on <paramref name="at"/>, until Ctrl+C or
+    /// SIGTERM; then drains every loop as <see cref="RunUntilStopped"/> does. With more than one
+    /// loop the listeners share the port with SO_REUSEPORT (the kernel spreads new connections over
+    /// them); before that the port is tried once without it, so a port another program (or another
+    /// copy of this one) holds is still reported as taken rather than shared.
+    /// </summary>
+    /// <param name="at">Where to listen (port 0: a free port, the same for every loop).</param>
+    /// <param name="loops">How many loops.</param>
+    /// <param name="listen">Makes one loop's listener: the address, the loop's map, and whether to set SO_REUSEPORT before binding.</param>
+    /// <param name="started">Runs once every loop listens, with loop 0's listener (to print where it listens).</param>
+    /// <param name="drainTimeout">How long connections may take to finish after the signal.</param>
+    /// <param name="accepted">How many connections a listener accepted: printed per loop once the loops stopped.</param>
+    /// <returns>0 after a stop; <see cref="CannotListen"/> when a listener could not be bound.</returns>
+    public static int RunLoopsUntilStopped<T>(IPEndPoint at, int loops, Func<IPEndPoint, SocketMap, bool, T> listen, Action<T> started, TimeSpan drainTimeout, Func<T, int> accepted)
+        where T : Dispatcher
+    {
+        bool reusePort = loops > 1;
+        if (reusePort)
+        {
+            try
+            {
+                using var probe = new Socket(at.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                if (OperatingSystem.IsLinux())
+                {
+                    // SO_REUSEADDR alone (as Dispatcher.SetReuseAddr sets it): .NET's ReuseAddress also sets SO_REUSEPORT there, which would share the port.
+                    probe.SetRawSocketOption(1 /* SOL_SOCKET */, 2 /* SO_REUSEADDR */, BitConverter.GetBytes(1));
+                }
+                else
+                {
+                    probe.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                }
+                probe.Bind(at);
+                at = new IPEndPoint(at.Address, ((IPEndPoint)probe.LocalEndPoint!).Port);
+            }
+            catch (SocketException e)
+            {
+                SayCannotListen(at, e);
+                return CannotListen;
+            }
+        }
+
+        RaiseFileLimit();
+        using var signals = new StopSignals(first: null, second: null);
+        var listeners = new T[loops];
+        using var group = new LoopGroup(loops, (map, i) => listeners[i] = listen(at, map, reusePort));
+        try
+        {
+            group.Start();
+        }
+        catch (InvalidOperationException e) when (e.InnerException is SocketException s)
+        {
+            SayCannotListen(at, s);
+            return CannotListen;
+        }
+
+        started(listeners[0]);
+        signals.First.Wait();
+        Task<bool> drained = group.DrainAsync(drainTimeout);
+        if (Task.WaitAny(drained, signals.Second) == 0 && !drained.Result)
+        {
+            SayDrainTimedOut(drainTimeout);
+        }
+
+        group.Stop();
+        Console.WriteLine($"stopped; connections accepted per loop: {string.Join(", ", listeners.Select(accepted))}");
+        return 0;
+    }
+
+    private static void SayCannotListen(IPEndPoint at, SocketException e) =>
+        Console.Error.WriteLine($"{AppDomain.CurrentDomain.FriendlyName}: cannot listen on {Show(at)}: {Reason(e)}");
+
+    private static void SayDrainTimedOut(TimeSpan drainTimeout) =>
+        Console.Error.WriteLine($"{AppDomain.CurrentDomain.FriendlyName}: connections still open after the drain timeout ({drainTimeout.TotalSeconds:0.###} s) were closed");
+
+    private static void RaiseFileLimit()
     {
         long files = FileLimit.Raise();
         if (files is >= 0 and < FileLimit.LowLimit)
         {
             Console.Error.WriteLine($"{AppDomain.CurrentDomain.FriendlyName}: this process may open only {files} descriptors, so it holds fewer than {files} connections; raise the hard limit (ulimit -Hn) to hold more");
         }
+    }
 
-        // The signal handlers only set a flag; the loop stays single-threaded and checks it between passes.
-        bool stop = false;
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx =>
+    /// <summary>SIGINT and SIGTERM, counted: the first asks for a drain, a second for a stop at once.</summary>
+    private sealed class StopSignals : IDisposable
+    {
+        private readonly PosixSignalRegistration _sigint;
+        private readonly PosixSignalRegistration _sigterm;
+        private readonly Action? _first;
+        private readonly Action? _second;
+        private readonly TaskCompletionSource _secondSignal = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _count;
+
+        public StopSignals(Action? first, Action? second)
         {
-            ctx.Cancel = true;
-            Volatile.Write(ref stop, true);
-        });
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx =>
-        {
-            ctx.Cancel = true;
-            Volatile.Write(ref stop, true);
-        });
-        while (!Volatile.Read(ref stop))
-        {
-            EventLoop.Loop(PollerKind.Default, timeout: 0.2, count: 1);
+            _first = first;
+            _second = second;
+            _sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Handle);
+            _sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Handle);
         }
 
-        EventLoop.CloseAll(ignoreAll: true);
-        return 0;
+        /// <summary>Set by the first signal.</summary>
+        public ManualResetEventSlim First { get; } = new();
+
+        /// <summary>Completes at the second signal.</summary>
+        public Task Second => _secondSignal.Task;
+
+        public bool Stopping => First.IsSet;
+
+        private void Handle(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            if (Interlocked.Increment(ref _count) == 1)
+            {
+                First.Set();
+                _first?.Invoke();
+            }
+            else
+            {
+                _secondSignal.TrySetResult();
+                _second?.Invoke();
+            }
+        }
+
+        public void Dispose()
+        {
+            _sigint.Dispose();
+            _sigterm.Dispose();
+            First.Dispose();
+        }
     }
 }

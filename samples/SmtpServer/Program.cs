@@ -9,12 +9,13 @@ var maildir = new Option<string>("--maildir") { Description = "The Maildir (tmp/
 var maxSize = new Option<int>("--max-size") { Description = "Largest message in bytes (SIZE; 552 above it; 0: no limit)", DefaultValueFactory = _ => SmtpServerOptions.DefaultDataSizeLimit };
 var maxRecipients = new Option<int>("--max-recipients") { Description = "Recipients per message (452 past it)", DefaultValueFactory = _ => SmtpServerOptions.DefaultMaxRecipients };
 var timeout = new Option<double>("--timeout") { Description = "Seconds a client may stay silent or take over one line before 421 and close (0: forever)", DefaultValueFactory = _ => SmtpServerOptions.DefaultTimeout.TotalSeconds };
+var drainTimeout = SampleHost.DrainTimeoutOption();
 maxSize.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--max-size: must be 0 or more"); });
 maxRecipients.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--max-recipients: must be 1 or more"); });
 timeout.Validators.Add(r => { if (r.GetValueOrDefault<double>() < 0) r.AddError("--timeout: must be 0 or more"); });
 var command = new RootCommand("An SMTP server on Asyncore.AsyncChat in the manner of CPython's smtpd; delivers each message into a Maildir")
 {
-    host, port, maildir, maxSize, maxRecipients, timeout,
+    host, port, maildir, maxSize, maxRecipients, timeout, drainTimeout,
 };
 command.SetAction(result =>
 {
@@ -44,6 +45,6 @@ command.SetAction(result =>
     }
 
     Console.WriteLine($"SMTP on {server.Address}, delivering to the Maildir {store.Path}; Ctrl+C stops");
-    return SampleHost.RunUntilStopped();
+    return SampleHost.RunUntilStopped(SampleHost.DrainTimeout(result, drainTimeout));
 });
 return SampleHost.Invoke(command, args);

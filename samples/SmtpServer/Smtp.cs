@@ -267,6 +267,10 @@ public sealed class SmtpChannel : AsyncChat
         AbortMessage();
         Reset();
         Reply(status);
+        if (Draining)
+        {
+            ShuttingDown(); // the message was answered; now the goodbye
+        }
     }
 
     private SmtpEnvelope Envelope() => new(_peer, _mailFrom!, _rcptTos.ToArray(), _mailOptions);
@@ -314,6 +318,36 @@ public sealed class SmtpChannel : AsyncChat
                 Close();
             }
         });
+    }
+
+    /// <summary>
+    /// The server is stopping (SIGTERM): a message being received is finished and answered first,
+    /// then, as at any other point of the session, "421 Service shutting down" (RFC 5321 3.8) and the
+    /// connection closes after it. A client that was told 421 keeps its mail and tries again later.
+    /// </summary>
+    protected override void HandleDrain()
+    {
+        if (!_inData)
+        {
+            ShuttingDown();
+        }
+    }
+
+    /// <summary>Between messages, and nothing left to send: a stopping server may close the session now.</summary>
+    public override bool IsIdle => base.IsIdle && !_inData;
+
+    private void ShuttingDown()
+    {
+        if (_closing)
+        {
+            return;
+        }
+
+        AbortMessage();
+        _closing = true;
+        SetTerminator(null);
+        Reply($"421 4.3.2 {_options.Hostname} Service shutting down, closing transmission channel");
+        CloseWhenDone();
     }
 
     /// <summary>Closing with a message half received drops it: nothing partial is ever stored.</summary>

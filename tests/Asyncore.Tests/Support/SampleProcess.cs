@@ -83,9 +83,13 @@ internal sealed partial class SampleProcess : IDisposable
     }
 
     /// <summary>Starts a server with --port 0 (plus <paramref name="args"/>) and waits until it says where it listens.</summary>
-    public static SampleProcess StartServer(string name, out IPEndPoint address, params string[] args)
+    public static SampleProcess StartServer(string name, out IPEndPoint address, params string[] args) =>
+        StartServerWith(name, out address, ["--port", "0", .. args]);
+
+    /// <summary>Starts a server with exactly <paramref name="args"/> (a fixed --port, say) and waits until it says where it listens.</summary>
+    public static SampleProcess StartServerWith(string name, out IPEndPoint address, params string[] args)
     {
-        var p = new SampleProcess(name, ["--port", "0", .. args]);
+        var p = new SampleProcess(name, args);
         var sw = Stopwatch.StartNew();
         while (sw.Elapsed < TimeSpan.FromSeconds(30))
         {
@@ -126,6 +130,38 @@ internal sealed partial class SampleProcess : IDisposable
     }
 
     public bool HasExited => _process.HasExited;
+
+    /// <summary>Sends SIGTERM and returns at once (the server drains meanwhile).</summary>
+    public void Terminate() => Native.Kill(_process.Id, Native.SIGTERM);
+
+    /// <summary>Waits for the process to end and returns its exit code; null when it is still running after <paramref name="timeout"/>.</summary>
+    public int? WaitForExit(TimeSpan timeout)
+    {
+        if (!_process.WaitForExit(timeout))
+        {
+            return null;
+        }
+
+        _process.WaitForExit(); // the output readers are done too
+        return _process.ExitCode;
+    }
+
+    /// <summary>Waits (up to <paramref name="timeout"/>) until a line of standard output matches <paramref name="match"/>.</summary>
+    public bool WaitForLine(Func<string, bool> match, TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < timeout)
+        {
+            if (Stdout.Any(match))
+            {
+                return true;
+            }
+
+            Thread.Sleep(20);
+        }
+
+        return Stdout.Any(match);
+    }
 
     /// <summary>Ctrl+C's twin, SIGTERM; then waits for the exit code.</summary>
     public int Stop()
