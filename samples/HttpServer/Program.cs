@@ -10,9 +10,11 @@ var maxBody = new Option<long>("--max-body") { Description = "Largest POST body 
 var quiet = new Option<bool>("--quiet") { Description = "No access log" };
 var idle = new Option<double>("--idle-timeout") { Description = "Seconds a connection may stay silent (0: forever)", DefaultValueFactory = _ => 60 };
 var requestTimeout = new Option<double>("--request-timeout") { Description = "Seconds a started request may take to arrive (0: forever)", DefaultValueFactory = _ => 10 };
+var cert = SampleTls.CertOption("serve HTTPS on --port");
+var key = SampleTls.KeyOption();
 var command = new RootCommand("The asynchat documentation's http_request_handler, as a small HTTP/1.1 server")
 {
-    host, port, root, maxBody, quiet, idle, requestTimeout,
+    host, port, root, maxBody, quiet, idle, requestTimeout, cert, key,
 };
 command.SetAction(result =>
 {
@@ -20,6 +22,11 @@ command.SetAction(result =>
     if (docRoot is not null && !Directory.Exists(docRoot))
     {
         Console.Error.WriteLine($"--root: no such folder: {docRoot}");
+        return 2;
+    }
+
+    if (!SampleTls.TryLoad(result, cert, key, [System.Net.Security.SslApplicationProtocol.Http11], out var tls))
+    {
         return 2;
     }
 
@@ -31,6 +38,7 @@ command.SetAction(result =>
         Quiet = result.GetValue(quiet),
         IdleTimeout = Seconds(result.GetValue(idle)),
         RequestTimeout = Seconds(result.GetValue(requestTimeout)),
+        Tls = tls,
     };
     if (SampleHost.Listen(SampleHost.EndPoint(result, host, port), at => new HttpServer(at, options)) is not { } server)
     {
@@ -40,7 +48,8 @@ command.SetAction(result =>
     string shown = server.Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6
         ? $"[{server.Address.Address}]:{server.Address.Port}"
         : server.Address.ToString();
-    Console.WriteLine($"Serving HTTP on http://{shown}/ ({(docRoot is null ? "built-in page" : $"root {Path.GetFullPath(docRoot)}")}); Ctrl+C stops");
+    string scheme = tls is null ? "http" : "https";
+    Console.WriteLine($"Serving {scheme.ToUpperInvariant()} on {scheme}://{shown}/ ({(docRoot is null ? "built-in page" : $"root {Path.GetFullPath(docRoot)}")}); Ctrl+C stops");
 
     int code = SampleHost.RunUntilStopped();
     Console.WriteLine("stopped");
