@@ -10,14 +10,16 @@ namespace Asyncore.Tests.Tls;
 /// <summary>
 /// A line server over TLS on a loop thread: each CRLF-terminated line comes back upper-cased (ASCII),
 /// "QUIT" closes when done, "BIG n" answers n bytes of a repeating pattern then CRLF. Every callback
-/// and every step of the engine's transport records the thread it ran on.
+/// and every step of the engine's transport records the thread it ran on. With <c>startTls</c> false
+/// the connection starts in the clear and "STARTTLS" answers "GO" and switches.
 /// </summary>
 internal sealed class TlsLineServer : IDisposable
 {
     private readonly LoopThread _loop;
 
-    public TlsLineServer(SslServerAuthenticationOptions options, PollerKind kind = PollerKind.Default, TimeSpan? handshakeTimeout = null, int inBufferSize = AsyncChat.DefaultBufferSize)
+    public TlsLineServer(SslServerAuthenticationOptions options, PollerKind kind = PollerKind.Default, TimeSpan? handshakeTimeout = null, int inBufferSize = AsyncChat.DefaultBufferSize, bool startTls = true)
     {
+        StartAtOnce = startTls;
         _loop = new LoopThread(map =>
         {
             LoopThreadId = Environment.CurrentManagedThreadId;
@@ -40,6 +42,8 @@ internal sealed class TlsLineServer : IDisposable
     public int Accepted;
 
     public LoopThread Loop => _loop;
+
+    public bool StartAtOnce { get; }
 
     public void Dispose() => _loop.Dispose();
 
@@ -76,10 +80,10 @@ internal sealed class TlsLineServer : IDisposable
                 channel.TlsHandshakeTimeout = t;
             }
 
-            channel.StartTls(_options);
-            if (channel.TlsEngine is global::Asyncore.Tls.SslStreamEngine engine)
+            channel.Options = _options;
+            if (_server.StartAtOnce)
             {
-                engine.Observer = step => _server.Record("transport " + step);
+                channel.Switch();
             }
         }
     }
@@ -88,6 +92,17 @@ internal sealed class TlsLineServer : IDisposable
     {
         private readonly TlsLineServer _server;
         private readonly MemoryStream _line = new();
+
+        public SslServerAuthenticationOptions Options { get; set; } = null!;
+
+        public void Switch()
+        {
+            StartTls(Options);
+            if (TlsEngine is global::Asyncore.Tls.SslStreamEngine engine)
+            {
+                engine.Observer = step => _server.Record("transport " + step);
+            }
+        }
 
         public Channel(TlsLineServer server, Socket socket, SocketMap map) : base(socket, map)
         {
@@ -119,7 +134,12 @@ internal sealed class TlsLineServer : IDisposable
             string line = Encoding.Latin1.GetString(_line.GetBuffer(), 0, (int)_line.Length);
             _line.SetLength(0);
             _server.Lines.Enqueue(line);
-            if (line == "QUIT")
+            if (line == "STARTTLS" && !IsTls)
+            {
+                Push("GO\r\n"u8);
+                Switch();
+            }
+            else if (line == "QUIT")
             {
                 Push("BYE\r\n"u8);
                 CloseWhenDone();
