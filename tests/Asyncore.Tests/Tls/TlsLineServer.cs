@@ -119,7 +119,7 @@ internal sealed class TlsLineServer : IDisposable
         protected override void HandleTlsHandshakeFailed(Exception error)
         {
             _server.Record("handshake failed");
-            _server.Events.Enqueue($"failed {error.GetType().Name}");
+            _server.Events.Enqueue($"failed {error.GetType().Name}: {error.Message}");
         }
 
         protected override void CollectIncomingData(ReadOnlySpan<byte> data)
