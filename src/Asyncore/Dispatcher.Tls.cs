@@ -364,9 +364,9 @@ public partial class Dispatcher
                 return total;
             }
 
-            if (total == buffer.Length)
+            if (total == buffer.Length || (peerClosed && total > 0))
             {
-                // The engine may hold more plaintext, which no readiness event will announce.
+                // The engine may hold more plaintext, or the peer's close_notify, which no readiness event will announce.
                 TlsRereadSoon(s);
                 return total;
             }
