@@ -40,6 +40,10 @@ public sealed class HttpServer : Dispatcher
     {
         Accepted++;
         socket.NoDelay = true;
-        _ = new HttpRequestHandler(socket, address, Options, Map, _files);
+        var handler = new HttpRequestHandler(socket, address, Options, Map, _files);
+        if (Options.Tls is { } tls)
+        {
+            handler.StartTls(tls);
+        }
     }
 }

@@ -35,6 +35,9 @@ public sealed record HttpServerOptions
     /// <summary>No access log.</summary>
     public bool Quiet { get; init; }
 
+    /// <summary>When set, every connection is HTTPS: TLS starts as soon as it is accepted.</summary>
+    public System.Net.Security.SslServerAuthenticationOptions? Tls { get; init; }
+
     /// <summary>Where access log lines go (standard output by default).</summary>
     public TextWriter Log { get; init; } = Console.Out;
 }

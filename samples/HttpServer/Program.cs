@@ -13,9 +13,11 @@ var requestTimeout = new Option<double>("--request-timeout") { Description = "Se
 var proxyProtocol = new Option<bool>("--proxy-protocol") { Description = "Require a PROXY protocol header (v1 or v2, HAProxy's send-proxy / send-proxy-v2) on every connection; the access log shows the client address it carries" };
 var loops = SampleHost.LoopsOption();
 var drainTimeout = SampleHost.DrainTimeoutOption();
+var cert = SampleTls.CertOption("serve HTTPS on --port");
+var key = SampleTls.KeyOption();
 var command = new RootCommand("The asynchat documentation's http_request_handler, as a small HTTP/1.1 server")
 {
-    host, port, root, maxBody, quiet, idle, requestTimeout, proxyProtocol, loops, drainTimeout,
+    host, port, root, maxBody, quiet, idle, requestTimeout, proxyProtocol, loops, drainTimeout, cert, key,
 };
 command.SetAction(result =>
 {
@@ -23,6 +25,11 @@ command.SetAction(result =>
     if (docRoot is not null && !Directory.Exists(docRoot))
     {
         Console.Error.WriteLine($"--root: no such folder: {docRoot}");
+        return 2;
+    }
+
+    if (!SampleTls.TryLoad(result, cert, key, [System.Net.Security.SslApplicationProtocol.Http11], out var tls))
+    {
         return 2;
     }
 
@@ -35,6 +42,7 @@ command.SetAction(result =>
         IdleTimeout = Seconds(result.GetValue(idle)),
         RequestTimeout = Seconds(result.GetValue(requestTimeout)),
         ProxyProtocol = result.GetValue(proxyProtocol),
+        Tls = tls,
     };
     int count = result.GetValue(loops);
     return SampleHost.RunLoopsUntilStopped(
@@ -45,7 +53,8 @@ command.SetAction(result =>
         {
             string what = docRoot is null ? "built-in page" : $"root {Path.GetFullPath(docRoot)}";
             string extras = (count == 1 ? "1 loop" : $"{count} loops") + (options.ProxyProtocol ? ", PROXY protocol required" : "");
-            Console.WriteLine($"Serving HTTP on http://{SampleHost.Show(server.Address)}/ ({what}; {extras}); Ctrl+C stops");
+            string scheme = tls is null ? "http" : "https";
+            Console.WriteLine($"Serving {scheme.ToUpperInvariant()} on {scheme}://{SampleHost.Show(server.Address)}/ ({what}; {extras}); Ctrl+C stops");
         },
         SampleHost.DrainTimeout(result, drainTimeout),
         server => server.Accepted);

@@ -13,12 +13,26 @@ var drainTimeout = SampleHost.DrainTimeoutOption();
 maxSize.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--max-size: must be 0 or more"); });
 maxRecipients.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--max-recipients: must be 1 or more"); });
 timeout.Validators.Add(r => { if (r.GetValueOrDefault<double>() < 0) r.AddError("--timeout: must be 0 or more"); });
+var cert = SampleTls.CertOption("announce STARTTLS and switch to TLS on it");
+var key = SampleTls.KeyOption();
+var requireTls = new Option<bool>("--require-tls") { Description = "Answer 530 to MAIL before STARTTLS (needs --cert and --key)" };
 var command = new RootCommand("An SMTP server on Asyncore.AsyncChat in the manner of CPython's smtpd; delivers each message into a Maildir")
 {
-    host, port, maildir, maxSize, maxRecipients, timeout, drainTimeout,
+    host, port, maildir, maxSize, maxRecipients, timeout, drainTimeout, cert, key, requireTls,
 };
 command.SetAction(result =>
 {
+    if (!SampleTls.TryLoad(result, cert, key, alpn: null, out var tls))
+    {
+        return 2;
+    }
+
+    if (result.GetValue(requireTls) && tls is null)
+    {
+        Console.Error.WriteLine($"{AppDomain.CurrentDomain.FriendlyName}: --require-tls needs --cert and --key");
+        return 2;
+    }
+
     MaildirStore store;
     try
     {
@@ -36,6 +50,8 @@ command.SetAction(result =>
         DataSizeLimit = result.GetValue(maxSize),
         MaxRecipients = result.GetValue(maxRecipients),
         Timeout = seconds > 0 ? TimeSpan.FromSeconds(seconds) : null,
+        Tls = tls,
+        RequireTls = result.GetValue(requireTls),
         Delivered = (envelope, bytes, name) =>
             Console.WriteLine($"{envelope.Peer}: <{envelope.MailFrom}> -> {string.Join(", ", envelope.RcptTos.Select(r => $"<{r}>"))}, {bytes} bytes -> {name}"),
     };
@@ -44,7 +60,7 @@ command.SetAction(result =>
         return SampleHost.CannotListen;
     }
 
-    Console.WriteLine($"SMTP on {server.Address}, delivering to the Maildir {store.Path}; Ctrl+C stops");
+    Console.WriteLine($"SMTP on {server.Address}{(tls is null ? "" : " with STARTTLS")}{(options.RequireTls ? " (required)" : "")}, delivering to the Maildir {store.Path}; Ctrl+C stops");
     return SampleHost.RunUntilStopped(SampleHost.DrainTimeout(result, drainTimeout));
 });
 return SampleHost.Invoke(command, args);

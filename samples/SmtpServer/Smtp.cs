@@ -40,6 +40,12 @@ public sealed class SmtpServerOptions
 
     /// <summary>Called after each message was stored, with its envelope, its size and the name the store gave it.</summary>
     public Action<SmtpEnvelope, long, string>? Delivered { get; init; }
+
+    /// <summary>When set, EHLO announces STARTTLS and the command switches the connection to TLS (RFC 3207).</summary>
+    public System.Net.Security.SslServerAuthenticationOptions? Tls { get; init; }
+
+    /// <summary>MAIL before STARTTLS is answered 530 (Postfix's smtpd_tls_security_level = encrypt). Needs <see cref="Tls"/>.</summary>
+    public bool RequireTls { get; init; }
 }
 
 /// <summary>Listens and makes an <see cref="SmtpChannel"/> per connection; messages go to <see cref="Store"/>.</summary>
@@ -412,10 +418,11 @@ public sealed class SmtpChannel : AsyncChat
                     : $"502 Could not VRFY {arg}");
                 break;
             case "EXPN": Reply("502 EXPN not implemented"); break;
-            case "HELP": Reply("250 Supported commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY"); break;
+            case "HELP": Reply("250 Supported commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY" + (_options.Tls is null ? "" : " STARTTLS")); break;
             case "MAIL": Mail(arg); break;
             case "RCPT": Rcpt(arg); break;
             case "DATA": Data(arg); break;
+            case "STARTTLS" when _options.Tls is not null: StartTls(arg); break;
             default: Reply($"500 Error: command \"{Printable(command)}\" not recognized"); break;
         }
     }
@@ -451,14 +458,60 @@ public sealed class SmtpChannel : AsyncChat
         }
 
         Reply("250-8BITMIME");
+        if (_options.Tls is not null && !IsTls)
+        {
+            Reply("250-STARTTLS");
+        }
+
         Reply("250 HELP");
     }
+
+    /// <summary>
+    /// RFC 3207: "220 Ready", then TLS. The switch drops whatever the client sent behind the command in
+    /// the clear (it could only be an injection, CVE-2011-0411), and everything learnt from the client
+    /// before it (the EHLO, a transaction) is forgotten: the client starts again with EHLO.
+    /// </summary>
+    private void StartTls(string? arg)
+    {
+        if (arg is not null)
+        {
+            Reply("501 5.5.4 Syntax: STARTTLS");
+            return;
+        }
+
+        if (IsTls)
+        {
+            Reply("554 5.5.1 Error: TLS already active");
+            return;
+        }
+
+        if (_mailFrom is not null)
+        {
+            Reply("503 5.5.1 Error: MAIL transaction in progress");
+            return;
+        }
+
+        Reply("220 2.0.0 Ready to start TLS");
+        _seenGreeting = false;
+        _extended = false;
+        Reset();
+        StartTls(_options.Tls!);
+    }
+
+    protected override void HandleTlsHandshakeFailed(Exception error) =>
+        LogInfo($"{_peer}: TLS handshake failed: {error.Message}", "info");
 
     private void Mail(string? arg)
     {
         if (!_seenGreeting)
         {
             Reply("503 Error: send HELO first");
+            return;
+        }
+
+        if (_options.RequireTls && !IsTls)
+        {
+            Reply("530 5.7.0 Must issue a STARTTLS command first");
             return;
         }
 

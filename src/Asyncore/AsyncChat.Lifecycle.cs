@@ -88,6 +88,7 @@ public abstract partial class AsyncChat
                 return false;
             }
 
+            TlsCloseNotify();
             socket.Shutdown(SocketShutdown.Send);
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)

@@ -172,6 +172,11 @@ public abstract partial class AsyncChat : IPassEndHook
             ref ProducerFifo.Entry first = ref _fifo.First;
             if (first.IsClose)
             {
+                if (TlsOutputPending)
+                {
+                    return false; // the last records first; the write event after them closes
+                }
+
                 _fifo.DequeueFront();
                 if (!BeginLingeringClose())
                 {

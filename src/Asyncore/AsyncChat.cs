@@ -300,7 +300,7 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
     /// </summary>
     /// <returns>Whether to watch for reading.</returns>
     /// <remarks>Python: async_chat.readable()</remarks>
-    public override bool Readable() => _state == ChatState.Lingering || (_state == ChatState.Open && !_readingPaused);
+    public override bool Readable() => _state == ChatState.Lingering || (_state == ChatState.Open && (!_readingPaused || TlsHandshaking));
 
     /// <summary>
     /// Idle for a drain: open, no output queued, no message half received (input collected since
@@ -314,7 +314,7 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
     {
         try
         {
-            return Socket is { } socket && socket.Available > 0;
+            return TlsInputBuffered || (Socket is { } socket && socket.Available > 0);
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
@@ -325,7 +325,7 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
     /// <summary>True while output is queued or the channel is not yet connected.</summary>
     /// <returns>Whether to watch for writing.</returns>
     /// <remarks>Python: async_chat.writable()</remarks>
-    public override bool Writable() => _fifo.Count > 0 || !Connected;
+    public override bool Writable() => TlsWritable(_fifo.Count > 0) || !Connected;
 
     /// <summary>
     /// Closes the channel: sends first what was pushed earlier in this pass, then ends every timer

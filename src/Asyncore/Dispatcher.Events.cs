@@ -68,9 +68,12 @@ public partial class Dispatcher
                 HandleConnectEvent();
             }
 
-            HandleRead();
+            if (_tls is not { Ended: false } tls || TlsReadEvent(tls))
+            {
+                HandleRead();
+            }
         }
-        else
+        else if (_tls is not { Ended: false } tls || TlsReadEvent(tls))
         {
             HandleRead();
         }
@@ -105,6 +108,11 @@ public partial class Dispatcher
         if (!Connected && Connecting)
         {
             HandleConnectEvent();
+        }
+
+        if (_tls is { Ended: false } tls && !TlsWriteEvent(tls))
+        {
+            return; // ciphertext still waiting, or the handshake is under way
         }
 
         HandleWrite();

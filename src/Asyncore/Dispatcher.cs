@@ -117,6 +117,11 @@ public partial class Dispatcher : IDisposable
         {
             reg.Reactor.MarkChanged(reg);
         }
+
+        if (_tls is { RereadWhenReadable: true } tls)
+        {
+            TlsInterestChanged(tls);
+        }
     }
 
     /// <summary>Whether a non-blocking <see cref="Connect"/> is under way.</summary>
@@ -379,6 +384,11 @@ public partial class Dispatcher : IDisposable
     /// <remarks>Python: dispatcher.send(data)</remarks>
     public virtual int Send(ReadOnlySpan<byte> data)
     {
+        if (_tls is { Ended: false } tls)
+        {
+            return TlsSend(tls, data);
+        }
+
         Socket socket = Socket ?? throw Errors.NoSocket();
         int sent;
         SocketError error;
@@ -425,6 +435,11 @@ public partial class Dispatcher : IDisposable
     /// <remarks>Python: dispatcher.recv(buffer_size), without an exception for EWOULDBLOCK.</remarks>
     public virtual int Recv(Span<byte> buffer)
     {
+        if (_tls is { Ended: false } tls)
+        {
+            return TlsRecv(tls, buffer);
+        }
+
         Socket socket = Socket ?? throw Errors.NoSocket();
         int received;
         SocketError error;
@@ -494,6 +509,7 @@ public partial class Dispatcher : IDisposable
     /// <remarks>Python: dispatcher.close()</remarks>
     public virtual void Close()
     {
+        CloseTls();
         Connected = false;
         Accepting = false;
         Connecting = false;

@@ -43,7 +43,7 @@ public class DispatcherWithSend : Dispatcher
     /// <summary>True while not connected or while bytes are queued.</summary>
     /// <returns>Whether to watch for writing.</returns>
     /// <remarks>Python: dispatcher_with_send.writable()</remarks>
-    public override bool Writable() => !Connected || _end > _start;
+    public override bool Writable() => !Connected || TlsWritable(_end > _start);
 
     /// <summary>Idle for a drain while nothing is left to send.</summary>
     public override bool IsIdle => _end == _start;

@@ -16,14 +16,14 @@ namespace Asyncore.Tests.Conformance;
 /// </summary>
 public class CPythonOracleTests
 {
-    private static JsonNode? Encode(Terminator t) => t.Kind switch
+    internal static JsonNode? Encode(Terminator t) => t.Kind switch
     {
         TerminatorKind.None => null,
         TerminatorKind.Count => new JsonObject { ["n"] = t.Count },
         _ => new JsonObject { ["b"] = Convert.ToHexStringLower(t.Bytes) },
     };
 
-    private static string? RunPython(string input)
+    internal static string? RunPython(string input)
     {
         string script = Path.Combine(AppContext.BaseDirectory, "Conformance", "asynchat_trace.py");
         ProcessStartInfo psi = new("python3", ["-W", "ignore", script])

@@ -188,6 +188,6 @@ internal sealed partial class SampleProcess : IDisposable
     }
 
     // "... on 127.0.0.1:PORT" or "http://127.0.0.1:PORT/" in the first lines every server prints.
-    [GeneratedRegex(@"(?:on |http://)((?:\d+\.){3}\d+:\d+|\[[0-9a-fA-F:]+\]:\d+)")]
+    [GeneratedRegex(@"(?:on |https?://)((?:\d+\.){3}\d+:\d+|\[[0-9a-fA-F:]+\]:\d+)")]
     private static partial Regex Listening();
 }

@@ -1,0 +1,636 @@
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using Asyncore.Reactor;
+using Asyncore.Tls;
+
+namespace Asyncore;
+
+public partial class Dispatcher
+{
+    /// <summary>The most plaintext one <see cref="Send"/> encrypts, so the ciphertext a channel holds beyond its queue stays small.</summary>
+    private const int TlsWriteChunk = 64 * 1024;
+
+    /// <summary>Room for ciphertext moving between the socket and the engine (two full records).</summary>
+    private const int TlsScratchSize = 34 * 1024;
+
+    /// <summary>What <see cref="SocketRecvRaw"/> and <see cref="SocketSendRaw"/> answer when the peer is gone (HandleClose has run).</summary>
+    private const int TlsPeerGone = -2;
+
+    /// <summary>How often a channel with its own Readable() is asked again while the engine holds plaintext it does not want yet.</summary>
+    private static readonly TimeSpan TlsReadablePollInterval = TimeSpan.FromMilliseconds(10);
+
+    [ThreadStatic]
+    private static byte[]? t_tlsScratch;
+
+    private TlsSession? _tls;
+    private TimeSpan _tlsHandshakeTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Makes the channel a TLS server from now on: the handshake runs on the loop's thread as the
+    /// client's records arrive, then <see cref="HandleTlsHandshakeComplete"/> runs, and from then on
+    /// <see cref="Recv(Span{byte})"/> returns decrypted bytes and <see cref="Send"/> encrypts (for an
+    /// <see cref="AsyncChat"/>: framing, producers, limits and timers work unchanged over it). Call it
+    /// right after accepting (HTTPS) or when the protocol says so (STARTTLS): an <see cref="AsyncChat"/>
+    /// sends what it queued before the call in the clear first and drops input it received and did not
+    /// frame yet, so nothing the client pipelined behind the command is ever read as if it came
+    /// through TLS. A handshake that does not complete within <see cref="TlsHandshakeTimeout"/>, that
+    /// fails, or that brings more than 128 KiB closes the channel (<see cref="HandleTlsHandshakeFailed"/>).
+    /// </summary>
+    /// <param name="options">The certificate (set <see cref="SslServerAuthenticationOptions.ServerCertificateContext"/> once and share it, so the chain is not built per connection), protocols, ALPN, client-certificate policy.</param>
+    /// <exception cref="InvalidOperationException">TLS was already started, or the channel has no connected socket, or listens.</exception>
+    /// <remarks>Python: SSLContext.wrap_socket(sock, server_side=True, do_handshake_on_connect=False) on a dispatcher's socket; Twisted: ITLSTransport.startTLS.</remarks>
+    public void StartTls(SslServerAuthenticationOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        CheckTlsCanStart();
+        BeginTls(TlsEngineFactory.CreateServer(options));
+    }
+
+    /// <summary>
+    /// Makes the channel a TLS client from now on: the client's hello leaves as soon as the socket is
+    /// connected, the handshake runs on the loop's thread, then <see cref="HandleTlsHandshakeComplete"/>
+    /// runs and the channel's bytes are encrypted both ways (see <see cref="StartTls(SslServerAuthenticationOptions)"/>).
+    /// Call it after <see cref="Connect"/> (before or after the connect completes), or when the server
+    /// accepted STARTTLS.
+    /// </summary>
+    /// <param name="options">The server name (<see cref="SslClientAuthenticationOptions.TargetHost"/>, sent as SNI and checked against the certificate), protocols, ALPN, validation callback, client certificates.</param>
+    /// <exception cref="InvalidOperationException">TLS was already started, or the channel has no socket, or listens.</exception>
+    /// <remarks>Python: SSLContext.wrap_socket(sock, server_hostname=...); Twisted: ITLSTransport.startTLS.</remarks>
+    public void StartTls(SslClientAuthenticationOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        CheckTlsCanStart();
+        BeginTls(TlsEngineFactory.CreateClient(options));
+    }
+
+    /// <summary>Whether <c>StartTls</c> was called on this connection (the handshake may still be under way).</summary>
+    public bool IsTls => _tls is not null;
+
+    /// <summary>Whether the TLS handshake has completed.</summary>
+    public bool IsTlsHandshakeComplete => _tls is { Established: true };
+
+    /// <summary>The negotiated TLS version; <see cref="SslProtocols.None"/> before the handshake completes.</summary>
+    /// <remarks>Python: SSLSocket.version()</remarks>
+    public SslProtocols TlsProtocol => _tls?.Protocol ?? SslProtocols.None;
+
+    /// <summary>The negotiated cipher suite; 0 (<c>TLS_NULL_WITH_NULL_NULL</c>) before the handshake completes.</summary>
+    /// <remarks>Python: SSLSocket.cipher()</remarks>
+    public System.Net.Security.TlsCipherSuite TlsCipherSuite => _tls?.CipherSuite ?? default;
+
+    /// <summary>The protocol chosen by ALPN, or the default value when none was.</summary>
+    /// <remarks>Python: SSLSocket.selected_alpn_protocol()</remarks>
+    public SslApplicationProtocol TlsApplicationProtocol => _tls?.ApplicationProtocol ?? default;
+
+    /// <summary>The certificate the peer presented, or null (a client that sent none, or before the handshake completes).</summary>
+    /// <remarks>Python: SSLSocket.getpeercert(binary_form=True)</remarks>
+    public X509Certificate2? TlsRemoteCertificate => _tls?.RemoteCertificate;
+
+    /// <summary>On a server, the name the client asked for (SNI); on a client, the target host. Null when there was none.</summary>
+    /// <remarks>Python: SSLSocket.server_hostname</remarks>
+    public string? TlsServerName => _tls?.ServerName;
+
+    /// <summary>How long a handshake may take from <c>StartTls</c> (default 10 s); set it before calling <c>StartTls</c>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not positive.</exception>
+    public TimeSpan TlsHandshakeTimeout
+    {
+        get => _tlsHandshakeTimeout;
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(value, TimeSpan.Zero);
+            _tlsHandshakeTimeout = value;
+        }
+    }
+
+    /// <summary>The TLS handshake completed; the negotiated parameters are readable. By default does nothing.</summary>
+    /// <remarks>Twisted: IHandshakeListener.handshakeCompleted</remarks>
+    protected virtual void HandleTlsHandshakeComplete()
+    {
+    }
+
+    /// <summary>
+    /// The TLS handshake failed (bad records, plain text on a TLS port, a rejected certificate, the peer
+    /// left, too much data) or timed out. By default logs it as "info" (nginx logs these at info level).
+    /// The channel is closed after this returns.
+    /// </summary>
+    /// <param name="error">Why: an <see cref="AuthenticationException"/>, an <see cref="IOException"/> or a <see cref="TimeoutException"/>.</param>
+    protected virtual void HandleTlsHandshakeFailed(Exception error) =>
+        LogInfo($"TLS handshake failed: {error.Message}", "info");
+
+    /// <summary>The session's engine (tests look inside it).</summary>
+    internal ITlsEngine? TlsEngine => _tls is { Ended: false } s ? s.Engine : null;
+
+    /// <summary>Ciphertext is waiting to be sent: the channel must be watched for writing.</summary>
+    internal bool TlsOutputPending => _tls is { PlaintextOwed: 0 } s && s.OutputPending;
+
+    /// <summary>The handshake is under way: the channel must be read even where its protocol would pause.</summary>
+    internal bool TlsHandshaking => _tls is { Ended: false, Established: false };
+
+    /// <summary>The engine holds decrypted bytes not yet read.</summary>
+    internal bool TlsInputBuffered => _tls is { Ended: false } s && s.Engine.PendingPlaintext > 0;
+
+    /// <summary>A predicate's answer adjusted for TLS: ciphertext waiting counts, and application output waits for the handshake.</summary>
+    private protected bool TlsWritable(bool applicationWants) =>
+        _tls is not { Ended: false } s
+            ? applicationWants
+            : (s.PlaintextOwed == 0 && s.OutputPending) || (applicationWants && (s.PlaintextOwed > 0 || (s.Established && !s.ShutdownSent)));
+
+    /// <summary>Plaintext queued before the switch that must still go out as it is (<see cref="AsyncChat"/>: its queue, with its unframed input dropped).</summary>
+    private protected virtual long TlsPlaintextOwed() => 0;
+
+    private void CheckTlsCanStart()
+    {
+        if (_tls is { Ended: false })
+        {
+            throw new InvalidOperationException("TLS was already started on this channel");
+        }
+
+        if (Accepting || Socket is null || _fileno < 0)
+        {
+            throw new InvalidOperationException("TLS starts on a connected or connecting channel in a map, not on a listener or a channel without a socket");
+        }
+    }
+
+    private void BeginTls(ITlsEngine engine)
+    {
+        TlsSession s;
+        try
+        {
+            s = new TlsSession(engine, TlsPlaintextOwed());
+            engine.Handshake(); // a client writes its hello; options the engine refuses throw here, to the caller
+        }
+        catch
+        {
+            engine.Dispose();
+            throw;
+        }
+
+        _tls = s;
+        s.HandshakeDeadline = new Deadline(() => Guard(() => TlsFail(new TimeoutException($"the TLS handshake did not complete within {_tlsHandshakeTimeout}"))));
+        s.HandshakeDeadline.Set(_map.Reactor.Timers, Deadline.After(Deadline.Now, _tlsHandshakeTimeout));
+        if (Connected)
+        {
+            TlsFlush(s);
+        }
+
+        InterestChanged();
+    }
+
+    /// <summary>The socket is readable: drive the handshake. True when the application should read now.</summary>
+    private bool TlsReadEvent(TlsSession s)
+    {
+        if (s.Established || s.ShutdownSent)
+        {
+            return true;
+        }
+
+        Span<byte> scratch = TlsScratch();
+        int closes = CloseCount;
+        while (true)
+        {
+            try
+            {
+                s.Engine.Handshake();
+            }
+            catch (Exception e) when (e is not ExitNowException)
+            {
+                TlsFail(e);
+                return false;
+            }
+
+            TlsFlush(s);
+            if (CloseCount != closes || s.Ended)
+            {
+                return false;
+            }
+
+            if (s.Engine.IsHandshakeComplete)
+            {
+                s.Established = true;
+                s.HandshakeDeadline?.Clear();
+                s.CaptureNegotiated();
+                InterestChanged();
+                HandleTlsHandshakeComplete();
+                // The client's first request may have come with its last handshake record: read it now.
+                return CloseCount == closes && !s.Ended;
+            }
+
+            if (s.HandshakeInput >= TlsSession.MaxHandshakeInput)
+            {
+                TlsFail(new AuthenticationException($"the TLS handshake brought more than {TlsSession.MaxHandshakeInput} bytes without completing"));
+                return false;
+            }
+
+            int room = (int)Math.Min(scratch.Length, TlsSession.MaxHandshakeInput - s.HandshakeInput);
+            int n = SocketRecvRaw(scratch[..room]);
+            if (n == WouldBlock || n == TlsPeerGone)
+            {
+                return false;
+            }
+
+            if (n == 0)
+            {
+                TlsFail(new IOException("the peer closed the connection during the TLS handshake"));
+                return false;
+            }
+
+            s.HandshakeInput += n;
+            try
+            {
+                s.Engine.FeedInput(scratch[..n]);
+            }
+            catch (Exception e) when (e is not ExitNowException)
+            {
+                TlsFail(e);
+                return false;
+            }
+        }
+    }
+
+    /// <summary>The socket is writable: send waiting ciphertext. True when the application may write now.</summary>
+    private bool TlsWriteEvent(TlsSession s)
+    {
+        if (s.PlaintextOwed > 0)
+        {
+            return true;
+        }
+
+        return TlsFlush(s) && s.Established && !s.ShutdownSent;
+    }
+
+    /// <summary>The handshake failed or timed out: tell the channel, send the engine's alert if it has one, close.</summary>
+    private void TlsFail(Exception error)
+    {
+        if (_tls is not { Ended: false } s || s.ShutdownSent)
+        {
+            return;
+        }
+
+        s.ShutdownSent = true;
+        s.HandshakeDeadline?.Clear();
+        AsyncoreMetrics.Failures.Add(1);
+        TlsSendQuietly(s);
+        try
+        {
+            HandleTlsHandshakeFailed(error);
+        }
+        finally
+        {
+            Close();
+        }
+    }
+
+    private int TlsSend(TlsSession s, ReadOnlySpan<byte> data)
+    {
+        if (s.PlaintextOwed > 0)
+        {
+            // What was queued before the switch (STARTTLS's "go ahead") leaves in the clear, first.
+            int plain = SocketSendRaw(data[..(int)Math.Min(data.Length, s.PlaintextOwed)]);
+            if (plain <= 0)
+            {
+                return 0;
+            }
+
+            s.PlaintextOwed -= plain;
+            if (s.PlaintextOwed == 0)
+            {
+                TlsFlush(s); // a client's hello waited for it
+            }
+
+            return plain;
+        }
+
+        if (!s.Established || s.ShutdownSent || !TlsFlush(s))
+        {
+            return 0;
+        }
+
+        int chunk = Math.Min(data.Length, TlsWriteChunk);
+        try
+        {
+            s.Engine.Write(data[..chunk], out _);
+        }
+        catch (AuthenticationException e)
+        {
+            throw new IOException(e.Message, e);
+        }
+
+        TlsFlush(s);
+        return chunk;
+    }
+
+    private int TlsRecv(TlsSession s, Span<byte> buffer)
+    {
+        if (s.ShutdownSent)
+        {
+            // Our close_notify is out and the channel lingers: what still comes is dropped by the caller.
+            return SocketRecvResult(SocketRecvRaw(buffer));
+        }
+
+        if (!s.Established)
+        {
+            return WouldBlock;
+        }
+
+        int total = 0;
+        bool fed = false;
+        while (true)
+        {
+            bool peerClosed = false;
+            while (total < buffer.Length)
+            {
+                TlsStatus status;
+                int n;
+                try
+                {
+                    status = s.Engine.Read(buffer[total..], out n);
+                }
+                catch (AuthenticationException e)
+                {
+                    throw new IOException(e.Message, e);
+                }
+
+                total += n;
+                if (n == 0)
+                {
+                    peerClosed = status == TlsStatus.Closed;
+                    break;
+                }
+            }
+
+            if (s.Engine.PendingOutput > 0 && (!TlsFlush(s) && s.Ended))
+            {
+                return total;
+            }
+
+            if (total == buffer.Length || (peerClosed && total > 0))
+            {
+                // The engine may hold more plaintext, or the peer's close_notify, which no readiness event will announce.
+                TlsRereadSoon(s);
+                return total;
+            }
+
+            if (total > 0)
+            {
+                return total;
+            }
+
+            if (peerClosed)
+            {
+                return SocketRecvResult(0); // close_notify: the end of the stream
+            }
+
+            if (fed)
+            {
+                return WouldBlock;
+            }
+
+            Span<byte> scratch = TlsScratch();
+            int raw = SocketRecvRaw(scratch);
+            if (raw <= 0)
+            {
+                // A ragged end (no close_notify) is an end of stream too, as Python's suppress_ragged_eofs has it.
+                return SocketRecvResult(raw);
+            }
+
+            s.Engine.FeedInput(scratch[..raw]);
+            fed = true;
+        }
+    }
+
+    /// <summary>Sends waiting ciphertext as far as the socket takes it.</summary>
+    /// <returns>Whether nothing is left waiting.</returns>
+    private bool TlsFlush(TlsSession s)
+    {
+        if (s.PlaintextOwed > 0)
+        {
+            return !s.OutputPending;
+        }
+
+        while (!s.Ended)
+        {
+            if (s.Unsent.Count > 0)
+            {
+                int n = SocketSendRaw(s.Unsent.Span);
+                if (n < 0 || s.Ended)
+                {
+                    return false;
+                }
+
+                s.Unsent.Consume(n);
+                if (s.Unsent.Count > 0)
+                {
+                    return false;
+                }
+            }
+
+            if (s.Engine.PendingOutput == 0)
+            {
+                return true;
+            }
+
+            Span<byte> scratch = TlsScratch();
+            int taken = s.Engine.TakeOutput(scratch);
+            int sent = SocketSendRaw(scratch[..taken]);
+            if (s.Ended)
+            {
+                return false;
+            }
+
+            sent = Math.Max(sent, 0);
+            if (sent < taken)
+            {
+                s.Unsent.Append(scratch[sent..taken]);
+                return false;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>One attempt to send what is waiting, for the close and failure paths: errors are ignored and nobody is told.</summary>
+    private void TlsSendQuietly(TlsSession s)
+    {
+        if (Socket is not { } socket || s.Ended || s.PlaintextOwed > 0)
+        {
+            return;
+        }
+
+        try
+        {
+            if (s.Unsent.Count > 0)
+            {
+                int n = socket.Send(s.Unsent.Span, SocketFlags.None, out SocketError error);
+                if (error != SocketError.Success || n < s.Unsent.Count)
+                {
+                    return;
+                }
+
+                s.Unsent.Clear();
+            }
+
+            Span<byte> scratch = TlsScratch();
+            while (s.Engine.PendingOutput > 0)
+            {
+                int taken = s.Engine.TakeOutput(scratch);
+                int n = socket.Send(scratch[..taken], SocketFlags.None, out SocketError error);
+                if (error != SocketError.Success || n < taken)
+                {
+                    return;
+                }
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    /// <summary>Queues close_notify and tries once to send it (a closing or lingering channel).</summary>
+    internal void TlsCloseNotify()
+    {
+        if (_tls is { Ended: false, Established: true, ShutdownSent: false } s)
+        {
+            s.ShutdownSent = true;
+            try
+            {
+                s.Engine.Shutdown();
+            }
+            catch (Exception e) when (e is IOException or AuthenticationException or InvalidOperationException or ObjectDisposedException)
+            {
+            }
+
+            TlsSendQuietly(s);
+        }
+    }
+
+    /// <summary>The channel closes: close_notify goes out if the session was established, and the engine is disposed.</summary>
+    private void CloseTls()
+    {
+        if (_tls is { Ended: false } s)
+        {
+            TlsCloseNotify();
+            s.End();
+        }
+    }
+
+    /// <summary>Reads the channel again at the end of this pass (or the start of the next), without a readiness event.</summary>
+    private void TlsRereadSoon(TlsSession s)
+    {
+        s.Reread ??= new Deadline(() => Guard(TlsReread));
+        s.Reread.Set(_map.Reactor.Timers, Deadline.Now);
+    }
+
+    /// <summary>Library state behind the predicates changed: a channel that was not readable may be now.</summary>
+    private void TlsInterestChanged(TlsSession s)
+    {
+        s.RereadWhenReadable = false;
+        TlsRereadSoon(s);
+    }
+
+    private void TlsReread()
+    {
+        if (_tls is not { Ended: false, Established: true } s || _fileno < 0 || !Connected)
+        {
+            return;
+        }
+
+        if (EventDispatch.Ask(this, writable: false))
+        {
+            EventDispatch.Read(this);
+        }
+        else if (PredicateKind.IsLibraryOwned(this))
+        {
+            s.RereadWhenReadable = true; // InterestChanged brings it back
+        }
+        else
+        {
+            s.Reread!.Set(_map.Reactor.Timers, Deadline.After(Deadline.Now, TlsReadablePollInterval));
+        }
+    }
+
+    /// <summary>Receives from the socket with no end-of-stream handling: bytes, 0 at the end of stream, <see cref="WouldBlock"/>, or <see cref="TlsPeerGone"/> (after HandleClose).</summary>
+    private int SocketRecvRaw(Span<byte> buffer)
+    {
+        Socket socket = Socket ?? throw Errors.NoSocket();
+        int received;
+        SocketError error;
+        try
+        {
+            received = socket.Receive(buffer, SocketFlags.None, out error);
+        }
+        catch (ObjectDisposedException)
+        {
+            error = SocketError.OperationAborted;
+            received = 0;
+        }
+
+        if (error == SocketError.Success)
+        {
+            if (received > 0)
+            {
+                AsyncoreMetrics.Received.Add(received);
+                Touch();
+            }
+
+            return received;
+        }
+
+        return SocketErrorResult(error);
+    }
+
+    /// <summary>Sends to the socket: bytes sent, <see cref="WouldBlock"/>, or <see cref="TlsPeerGone"/> (after HandleClose).</summary>
+    private int SocketSendRaw(ReadOnlySpan<byte> data)
+    {
+        Socket socket = Socket ?? throw Errors.NoSocket();
+        int sent;
+        SocketError error;
+        try
+        {
+            sent = socket.Send(data, SocketFlags.None, out error);
+        }
+        catch (ObjectDisposedException)
+        {
+            error = SocketError.OperationAborted;
+            sent = 0;
+        }
+
+        if (error == SocketError.Success)
+        {
+            AsyncoreMetrics.Sent.Add(sent);
+            Touch();
+            return sent;
+        }
+
+        return SocketErrorResult(error);
+    }
+
+    private int SocketErrorResult(SocketError error)
+    {
+        if (error == SocketError.WouldBlock)
+        {
+            return WouldBlock;
+        }
+
+        if (Errors.IsDisconnect(error))
+        {
+            NotifyClose();
+            return TlsPeerGone;
+        }
+
+        throw new SocketException((int)error);
+    }
+
+    /// <summary>A raw receive's answer as <see cref="Recv(Span{byte})"/> gives it: the end of stream closes (or defers), a gone peer reads as 0.</summary>
+    private int SocketRecvResult(int raw)
+    {
+        if (raw == 0 && !DeferCloseOnEof())
+        {
+            NotifyClose();
+        }
+
+        return raw == TlsPeerGone ? 0 : raw;
+    }
+
+    private static Span<byte> TlsScratch() => t_tlsScratch ??= new byte[TlsScratchSize];
+}
