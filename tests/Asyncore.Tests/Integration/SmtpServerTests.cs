@@ -555,7 +555,9 @@ public sealed class SmtpServerTests : IDisposable
                 var (paused, queued) = loop.OnLoop(() => loop.Map.Values.OfType<SmtpChannel>().Select(c => (c.ReadingPaused, c.OutgoingCost)).Single());
                 Assert.True(paused);
                 long mark = new SmtpServerOptions().HighWaterMark!.Value;
-                Assert.InRange(queued, mark, mark + (256 << 10)); // the answers to one read of HELP lines all queue before reading pauses
+                // Paused at the mark (plus the answers to the one read that crossed it); the kernel may take some
+                // of the queue afterwards, and reading stays paused down to the low-water mark (half).
+                Assert.InRange(queued, mark / 2, mark + (256 << 10));
                 using var s = new Session(server.Address);
                 Assert.Equal("221 Bye", s.Say("QUIT"));
             }
