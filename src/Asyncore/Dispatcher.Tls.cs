@@ -15,7 +15,7 @@ public partial class Dispatcher
     /// <summary>Room for ciphertext moving between the socket and the engine (two full records).</summary>
     private const int TlsScratchSize = 34 * 1024;
 
-    /// <summary>What <see cref="SocketRecvRaw"/> and <see cref="SocketSendRaw"/> answer when the peer is gone (HandleClose has run).</summary>
+    /// <summary>What <see cref="SocketRecvRaw"/> and <see cref="SocketSendRaw"/> answer when the peer is gone (HandleClose has run); the plain Send and Recv go through them too.</summary>
     private const int TlsPeerGone = -2;
 
     /// <summary>How often a channel with its own Readable() is asked again while the engine holds plaintext it does not want yet.</summary>

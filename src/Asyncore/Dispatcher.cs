@@ -389,38 +389,8 @@ public partial class Dispatcher : IDisposable
             return TlsSend(tls, data);
         }
 
-        Socket socket = Socket ?? throw Errors.NoSocket();
-        int sent;
-        SocketError error;
-        try
-        {
-            sent = socket.Send(data, SocketFlags.None, out error);
-        }
-        catch (ObjectDisposedException)
-        {
-            error = SocketError.OperationAborted;
-            sent = 0;
-        }
-
-        if (error == SocketError.Success)
-        {
-            AsyncoreMetrics.Sent.Add(sent);
-            Touch();
-            return sent;
-        }
-
-        if (error == SocketError.WouldBlock)
-        {
-            return 0;
-        }
-
-        if (Errors.IsDisconnect(error))
-        {
-            NotifyClose();
-            return 0;
-        }
-
-        throw new SocketException((int)error);
+        int sent = SocketSendRaw(data);
+        return sent < 0 ? 0 : sent; // would block, or the peer is gone (HandleClose has run)
     }
 
     /// <summary>
@@ -440,49 +410,7 @@ public partial class Dispatcher : IDisposable
             return TlsRecv(tls, buffer);
         }
 
-        Socket socket = Socket ?? throw Errors.NoSocket();
-        int received;
-        SocketError error;
-        try
-        {
-            received = socket.Receive(buffer, SocketFlags.None, out error);
-        }
-        catch (ObjectDisposedException)
-        {
-            error = SocketError.OperationAborted;
-            received = 0;
-        }
-
-        if (error == SocketError.Success)
-        {
-            if (received == 0)
-            {
-                if (!DeferCloseOnEof())
-                {
-                    NotifyClose();
-                }
-            }
-            else
-            {
-                AsyncoreMetrics.Received.Add(received);
-                Touch();
-            }
-
-            return received;
-        }
-
-        if (error == SocketError.WouldBlock)
-        {
-            return WouldBlock;
-        }
-
-        if (Errors.IsDisconnect(error))
-        {
-            NotifyClose();
-            return 0;
-        }
-
-        throw new SocketException((int)error);
+        return SocketRecvResult(SocketRecvRaw(buffer));
     }
 
     /// <summary>
