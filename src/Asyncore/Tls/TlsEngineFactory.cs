@@ -1,4 +1,5 @@
 using System.Net.Security;
+using Asyncore.Tls.OpenSsl;
 
 namespace Asyncore.Tls;
 
@@ -13,6 +14,52 @@ internal static class TlsEngineFactory
     private static readonly object s_gate = new();
     private static Func<SslServerAuthenticationOptions, ITlsEngine?>[] s_server = [];
     private static Func<SslClientAuthenticationOptions, ITlsEngine?>[] s_client = [];
+
+    /// <summary>
+    /// The environment variable that picks the engine for the whole process: <c>openssl</c> puts OpenSSL's
+    /// memory BIOs first (where libssl.so.3 loads; SslStream still serves what OpenSSL cannot),
+    /// <c>sslstream</c> uses SslStream alone. Unset, the default engine serves.
+    /// </summary>
+    internal const string EngineVariable = "ASYNCORE_TLS_ENGINE";
+
+    static TlsEngineFactory()
+    {
+        string? choice = Environment.GetEnvironmentVariable(EngineVariable);
+        if (string.Equals(choice, "openssl", StringComparison.OrdinalIgnoreCase) && OpenSslEngine.IsAvailable)
+        {
+            s_server = [OpenSslServer];
+            s_client = [OpenSslClient];
+            DefaultEngineName = "openssl";
+        }
+    }
+
+    /// <summary>The engine the process runs by default or by <see cref="EngineVariable"/>, for logs and benchmarks.</summary>
+    internal static string DefaultEngineName { get; private set; } = "sslstream";
+
+    // Options OpenSSL cannot honour (an unknown cipher suite, SSL 3) fall back to SslStream rather than fail.
+    private static ITlsEngine? OpenSslServer(SslServerAuthenticationOptions options)
+    {
+        try
+        {
+            return new OpenSslEngine(options);
+        }
+        catch (NotSupportedException)
+        {
+            return null;
+        }
+    }
+
+    private static ITlsEngine? OpenSslClient(SslClientAuthenticationOptions options)
+    {
+        try
+        {
+            return new OpenSslEngine(options);
+        }
+        catch (NotSupportedException)
+        {
+            return null;
+        }
+    }
 
     /// <summary>Puts a server engine source ahead of the others; it answers null for options it cannot serve.</summary>
     internal static void AddServerSource(Func<SslServerAuthenticationOptions, ITlsEngine?> source)
