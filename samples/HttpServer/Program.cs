@@ -15,9 +15,10 @@ var loops = SampleHost.LoopsOption();
 var drainTimeout = SampleHost.DrainTimeoutOption();
 var cert = SampleTls.CertOption("serve HTTPS on --port");
 var key = SampleTls.KeyOption();
+var noResume = SampleTls.NoResumeOption();
 var command = new RootCommand("The asynchat documentation's http_request_handler, as a small HTTP/1.1 server")
 {
-    host, port, root, maxBody, quiet, idle, requestTimeout, proxyProtocol, loops, drainTimeout, cert, key,
+    host, port, root, maxBody, quiet, idle, requestTimeout, proxyProtocol, loops, drainTimeout, cert, key, noResume,
 };
 command.SetAction(result =>
 {
@@ -28,7 +29,7 @@ command.SetAction(result =>
         return 2;
     }
 
-    if (!SampleTls.TryLoad(result, cert, key, [System.Net.Security.SslApplicationProtocol.Http11], out var tls))
+    if (!SampleTls.TryLoad(result, cert, key, noResume, [System.Net.Security.SslApplicationProtocol.Http11], out var tls))
     {
         return 2;
     }

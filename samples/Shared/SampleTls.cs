@@ -20,12 +20,16 @@ internal static class SampleTls
     public static Option<string?> KeyOption() =>
         new("--key") { Description = "PEM private key of the --cert certificate (PKCS#8, PKCS#1 or SEC1; not encrypted)" };
 
+    /// <summary>--no-tls-resume.</summary>
+    public static Option<bool> NoResumeOption() =>
+        new("--no-tls-resume") { Description = "Refuse TLS session resumption: no session tickets, every handshake a full one (nginx's ssl_session_tickets off with ssl_session_cache off)" };
+
     /// <summary>
     /// The server options for the two files, or null when neither was given. A mistake (one of the two
     /// missing, a file that cannot be read, a key that does not match) is reported in one line on
     /// standard error and answered with false; the program then exits with 2.
     /// </summary>
-    public static bool TryLoad(ParseResult result, Option<string?> cert, Option<string?> key, SslApplicationProtocol[]? alpn, out SslServerAuthenticationOptions? options)
+    public static bool TryLoad(ParseResult result, Option<string?> cert, Option<string?> key, Option<bool> noResume, SslApplicationProtocol[]? alpn, out SslServerAuthenticationOptions? options)
     {
         options = null;
         string? certPath = result.GetValue(cert);
@@ -63,6 +67,7 @@ internal static class SampleTls
                 ServerCertificateContext = SslStreamCertificateContext.Create(leaf, intermediates, offline: true),
                 ApplicationProtocols = alpn is null ? null : [.. alpn],
                 ClientCertificateRequired = false,
+                AllowTlsResume = !result.GetValue(noResume),
             };
             return true;
         }

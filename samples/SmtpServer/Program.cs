@@ -15,14 +15,15 @@ maxRecipients.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddErr
 timeout.Validators.Add(r => { if (r.GetValueOrDefault<double>() < 0) r.AddError("--timeout: must be 0 or more"); });
 var cert = SampleTls.CertOption("announce STARTTLS and switch to TLS on it");
 var key = SampleTls.KeyOption();
+var noResume = SampleTls.NoResumeOption();
 var requireTls = new Option<bool>("--require-tls") { Description = "Answer 530 to MAIL before STARTTLS (needs --cert and --key)" };
 var command = new RootCommand("An SMTP server on Asyncore.AsyncChat in the manner of CPython's smtpd; delivers each message into a Maildir")
 {
-    host, port, maildir, maxSize, maxRecipients, timeout, drainTimeout, cert, key, requireTls,
+    host, port, maildir, maxSize, maxRecipients, timeout, drainTimeout, cert, key, noResume, requireTls,
 };
 command.SetAction(result =>
 {
-    if (!SampleTls.TryLoad(result, cert, key, alpn: null, out var tls))
+    if (!SampleTls.TryLoad(result, cert, key, noResume, alpn: null, out var tls))
     {
         return 2;
     }

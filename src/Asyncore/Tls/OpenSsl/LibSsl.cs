@@ -20,6 +20,7 @@ internal static partial class LibSsl
     internal const int SSL_ERROR_ZERO_RETURN = 6;
 
     internal const int SSL_CTRL_MODE = 33;
+    internal const int SSL_CTRL_SET_SESS_CACHE_MODE = 44;
     internal const int SSL_CTRL_SET_TLSEXT_HOSTNAME = 55;
     internal const int SSL_CTRL_CHAIN_CERT = 89;
     internal const int SSL_CTRL_SET_MIN_PROTO_VERSION = 123;
@@ -28,7 +29,12 @@ internal static partial class LibSsl
     internal const int SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER = 0x2;
     internal const int SSL_MODE_RELEASE_BUFFERS = 0x10;
 
+    internal const ulong SSL_OP_NO_TICKET = 1UL << 14;
     internal const ulong SSL_OP_NO_RENEGOTIATION = 1UL << 30;
+
+    internal const int SSL_SESS_CACHE_OFF = 0x0;
+    internal const int SSL_SESS_CACHE_SERVER = 0x2;
+    internal const int SSL_SESS_CACHE_NO_INTERNAL_STORE = 0x200;
 
     internal const int TLS1_2_VERSION = 0x0303;
     internal const int TLS1_3_VERSION = 0x0304;
@@ -56,6 +62,9 @@ internal static partial class LibSsl
 
     [LibraryImport(Name, EntryPoint = "SSL_CTX_set_options")]
     internal static partial ulong SslCtxSetOptions(nint ctx, ulong options);
+
+    [LibraryImport(Name, EntryPoint = "SSL_CTX_set_num_tickets")]
+    internal static partial int SslCtxSetNumTickets(nint ctx, nuint tickets);
 
     [LibraryImport(Name, EntryPoint = "SSL_CTX_set_cipher_list", StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int SslCtxSetCipherList(nint ctx, string ciphers);

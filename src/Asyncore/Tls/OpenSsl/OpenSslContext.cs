@@ -71,6 +71,21 @@ internal sealed unsafe class OpenSslContext
             LibSsl.SslCtxSetSessionIdContext(ctx, sid, (uint)SessionIdContext.Length);
         }
 
+        if (options.AllowTlsResume)
+        {
+            // nginx's default (ssl_session_cache none, ssl_session_tickets on): resumption by stateless
+            // tickets sealed with this context's own random key, and no session kept in server memory.
+            LibSsl.SslCtxCtrl(ctx, LibSsl.SSL_CTRL_SET_SESS_CACHE_MODE, LibSsl.SSL_SESS_CACHE_SERVER | LibSsl.SSL_SESS_CACHE_NO_INTERNAL_STORE, 0);
+        }
+        else
+        {
+            // nginx's ssl_session_cache off + ssl_session_tickets off: every handshake is a full one and
+            // no ticket is sent (TLS 1.3 would otherwise send two after each handshake).
+            LibSsl.SslCtxCtrl(ctx, LibSsl.SSL_CTRL_SET_SESS_CACHE_MODE, LibSsl.SSL_SESS_CACHE_OFF, 0);
+            LibSsl.SslCtxSetOptions(ctx, LibSsl.SSL_OP_NO_TICKET);
+            LibSsl.SslCtxSetNumTickets(ctx, 0);
+        }
+
         // nginx and Postfix refuse client-initiated renegotiation; SslStream's server default
         // (AllowRenegotiation = false) says the same.
         if (!options.AllowRenegotiation)
