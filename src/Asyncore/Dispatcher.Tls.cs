@@ -40,12 +40,19 @@ public partial class Dispatcher
     /// </summary>
     /// <param name="options">The certificate (set <see cref="SslServerAuthenticationOptions.ServerCertificateContext"/> once and share it, so the chain is not built per connection), protocols, ALPN, client-certificate policy.</param>
     /// <exception cref="InvalidOperationException">TLS was already started, or the channel has no connected socket, or listens.</exception>
-    /// <remarks>Python: SSLContext.wrap_socket(sock, server_side=True, do_handshake_on_connect=False) on a dispatcher's socket; Twisted: ITLSTransport.startTLS.</remarks>
+    /// <remarks>
+    /// Python: SSLContext.wrap_socket(sock, server_side=True, do_handshake_on_connect=False) on a dispatcher's socket; Twisted: ITLSTransport.startTLS.
+    /// The engine is OpenSSL's (libssl.so.3 through memory BIOs) where it loads, else SslStream's; set the
+    /// environment variable <c>ASYNCORE_TLS_ENGINE=sslstream</c> to use SslStream everywhere. A validation
+    /// callback's sender is this channel with OpenSSL, the SslStream with SslStream. One SSL context is built
+    /// per options object and shared by every channel given that object, so reuse one options object per
+    /// listener and make a new one to change settings.
+    /// </remarks>
     public void StartTls(SslServerAuthenticationOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         CheckTlsCanStart();
-        BeginTls(TlsEngineFactory.CreateServer(options));
+        BeginTls(TlsEngineFactory.CreateServer(options, this));
     }
 
     /// <summary>
@@ -62,7 +69,7 @@ public partial class Dispatcher
     {
         ArgumentNullException.ThrowIfNull(options);
         CheckTlsCanStart();
-        BeginTls(TlsEngineFactory.CreateClient(options));
+        BeginTls(TlsEngineFactory.CreateClient(options, this));
     }
 
     /// <summary>Whether <c>StartTls</c> was called on this connection (the handshake may still be under way).</summary>

@@ -4,6 +4,8 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Text;
 using Asyncore.Tests.Support;
+using Asyncore.Tls;
+using Asyncore.Tls.OpenSsl;
 
 namespace Asyncore.Tests.Tls;
 
@@ -97,11 +99,41 @@ sys.stdout.buffer.write(got)
         Assert.Equal(expected, ReadExactly(client, expected.Length));
     }
 
-    [Theory]
-    [MemberData(nameof(Backends.Kinds), MemberType = typeof(Backends))]
-    public void EveryCallbackAndEveryTlsStepRunsOnTheLoopThread(PollerKind kind)
+    public static TheoryData<PollerKind, string> KindsAndEngines()
     {
-        using var server = new TlsLineServer(Cert.ServerOptions(), kind, inBufferSize: 64);
+        var data = new TheoryData<PollerKind, string>();
+        foreach (PollerKind kind in Backends.All)
+        {
+            data.Add(kind, "openssl");
+            data.Add(kind, "sslstream");
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(KindsAndEngines))]
+    public void EveryCallbackAndEveryTlsStepRunsOnTheLoopThread(PollerKind kind, string engineName)
+    {
+        var options = Cert.ServerOptions(); // this instance alone gets the observed engine
+        TlsLineServer? observing = null;
+        Func<SslServerAuthenticationOptions, ITlsEngine?> source = o => ReferenceEquals(o, options)
+            ? new ObservedEngine(engineName == "openssl" ? new OpenSslEngine(o) : SslStreamEngine.CreateServer(o), step => observing!.Record(step))
+            : null;
+        TlsEngineFactory.AddServerSource(source);
+        try
+        {
+            using var server = observing = new TlsLineServer(options, kind, inBufferSize: 64);
+            RunEveryStepOnTheLoop(server, engineName);
+        }
+        finally
+        {
+            TlsEngineFactory.RemoveServerSource(source);
+        }
+    }
+
+    private static void RunEveryStepOnTheLoop(TlsLineServer server, string engineName)
+    {
         using (var client = Connect(server.Address))
         {
             client.Write("first\r\nBIG 70000\r\n"u8);
@@ -119,7 +151,8 @@ sys.stdout.buffer.write(got)
         Assert.True(SpinWait.SpinUntil(() => server.Steps.Count(s => s.Step == "close") == 2, 10_000));
 
         var steps = server.Steps.ToArray();
-        foreach (string needed in new[] { "accepted", "transport read", "transport feed", "transport write", "handshake complete", "collect", "found terminator", "close" })
+        string[] transport = engineName == "sslstream" ? ["transport read", "transport feed", "transport write"] : [];
+        foreach (string needed in (string[])["accepted", "engine handshake", "engine feed", "engine take", "engine read", "engine write", "engine shutdown", .. transport, "handshake complete", "collect", "found terminator", "close"])
         {
             Assert.Contains(steps, s => s.Step == needed);
         }

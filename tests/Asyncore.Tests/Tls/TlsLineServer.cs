@@ -98,9 +98,10 @@ internal sealed class TlsLineServer : IDisposable
         public void Switch()
         {
             StartTls(Options);
-            if (TlsEngine is global::Asyncore.Tls.SslStreamEngine engine)
+            var engine = TlsEngine is ObservedEngine observed ? observed.Inner : TlsEngine;
+            if (engine is global::Asyncore.Tls.SslStreamEngine sslStream)
             {
-                engine.Observer = step => _server.Record("transport " + step);
+                sslStream.Observer = step => _server.Record("transport " + step);
             }
         }
 
