@@ -124,12 +124,12 @@ def main(paths):
                     cpu, vals = ratio(good, peers[ref], "us")
                     verdict = "no figure" if cpu is None else ("met" if cpu <= limit else "missed")
                     per_round = ", ".join("%.3f" % v for v in vals)
-                    target_lines.append("| %s: CPU per %s ≤ %.1f× %s | %s | %s | %s |" % (
-                        prefix, op, limit, ref_pattern, fmt(cpu, 2) + "×" if cpu is not None else "-",
+                    target_lines.append("| %s | %s: CPU per %s ≤ %.1f× %s | %s | %s | %s |" % (
+                        name, prefix, op, limit, ref_pattern, fmt(cpu, 2) + "×" if cpu is not None else "-",
                         per_round or "-", verdict))
         out.append("")
     if target_lines:
-        out += ["### Targets (" + OURS + ")", "", "| target | median ratio | per round | |", "|---|---:|---|---|"]
+        out += ["### Targets (" + OURS + ")", "", "| contender | target | median ratio | per round | |", "|---|---|---:|---|---|"]
         out += target_lines
         out.append("")
     print("\n".join(out))

@@ -35,6 +35,12 @@ sealed class PostProbe
 
     public LatencyHistogram Measured { get; } = new();
 
+    /// <summary>
+    /// The posts of <see cref="Measured"/> during whose wait no garbage collection ran in the server: what is
+    /// left of the tail once the runtime's own pauses are taken out.
+    /// </summary>
+    public LatencyHistogram WithoutCollection { get; } = new();
+
     /// <summary>Posts (after warm-up) that waited while the sampler's forced collection stopped the process.</summary>
     public LatencyHistogram DuringSampling { get; } = new();
 
@@ -75,17 +81,24 @@ sealed class PostProbe
         {
             Thread.Sleep(_everyMs);
             long posted = Stopwatch.GetTimestamp();
+            int collections = GC.CollectionCount(0); // counts every collection (a gen1 or gen2 one includes gen0)
             Interlocked.Increment(ref _posted);
-            _map.Post(() => Record(posted));
+            _map.Post(() => Record(posted, collections));
         }
     }
 
-    private void Record(long posted)
+    private void Record(long posted, int collections)
     {
         long now = Stopwatch.GetTimestamp();
         long ticks = now - posted;
         bool paused = now >= Volatile.Read(ref _pauseStart) && posted <= Volatile.Read(ref _pauseEnd);
-        (posted < _warmupEnds ? Warmup : paused ? DuringSampling : Measured).Add(ticks);
+        var histogram = posted < _warmupEnds ? Warmup : paused ? DuringSampling : Measured;
+        histogram.Add(ticks);
+        if (histogram == Measured && GC.CollectionCount(0) == collections)
+        {
+            WithoutCollection.Add(ticks);
+        }
+
         Interlocked.Increment(ref _ran);
         LatencyHistogram.RaiseTo(ref _windowMaxTicks, ticks);
     }

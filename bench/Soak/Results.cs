@@ -50,6 +50,8 @@ sealed record ServerResult(
     double PostP999,
     double PostMax,
     long PostsFromOneMs,
+    double PostP999WithoutCollection,
+    long PostsFromOneMsWithoutCollection,
     long PostsDuringSampling,
     double PostsDuringSamplingMax,
     double WarmupPostMax,

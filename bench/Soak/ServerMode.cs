@@ -136,6 +136,8 @@ static class ServerMode
             probe.Measured.Percentile(0.999),
             probe.Measured.MaxMicroseconds,
             probe.Measured.CountFromOneMillisecond(),
+            probe.WithoutCollection.Percentile(0.999),
+            probe.WithoutCollection.CountFromOneMillisecond(),
             probe.DuringSampling.Count,
             probe.DuringSampling.MaxMicroseconds,
             probe.Warmup.MaxMicroseconds,
