@@ -17,9 +17,10 @@ internal sealed class TlsLineServer : IDisposable
 {
     private readonly LoopThread _loop;
 
-    public TlsLineServer(SslServerAuthenticationOptions options, PollerKind kind = PollerKind.Default, TimeSpan? handshakeTimeout = null, int inBufferSize = AsyncChat.DefaultBufferSize, bool startTls = true)
+    public TlsLineServer(SslServerAuthenticationOptions options, PollerKind kind = PollerKind.Default, TimeSpan? handshakeTimeout = null, int inBufferSize = AsyncChat.DefaultBufferSize, bool startTls = true, int? sendBufferSize = null)
     {
         StartAtOnce = startTls;
+        SendBufferSize = sendBufferSize;
         _loop = new LoopThread(map =>
         {
             LoopThreadId = Environment.CurrentManagedThreadId;
@@ -44,6 +45,9 @@ internal sealed class TlsLineServer : IDisposable
     public LoopThread Loop => _loop;
 
     public bool StartAtOnce { get; }
+
+    /// <summary>SO_SNDBUF for accepted sockets (small, so that encrypted records wait behind a full socket), or the system's.</summary>
+    public int? SendBufferSize { get; }
 
     public void Dispose() => _loop.Dispose();
 
@@ -74,6 +78,11 @@ internal sealed class TlsLineServer : IDisposable
         {
             _server.Record("accepted");
             Interlocked.Increment(ref _server.Accepted);
+            if (_server.SendBufferSize is { } size)
+            {
+                socket.SendBufferSize = size;
+            }
+
             var channel = new Channel(_server, socket, Map) { AcInBufferSize = _inBufferSize };
             if (_timeout is { } t)
             {
