@@ -18,11 +18,13 @@ readonly record struct Sample(double Seconds, long Accepted, long Open, int Time
     /// interlocked operations; <see cref="SocketMap.PendingTimers"/> is a plain read of a count the
     /// loop changes, good enough for a trend.
     /// </summary>
-    public static Sample Take(double seconds, ServerCounters counters, SocketMap map, PostProbe probe)
+    public static Sample Take(double seconds, ServerCounters counters, SocketMap map, PostProbe probe, PostProbe? control = null)
     {
         probe.BeginPause();
+        control?.BeginPause();
         (long before, long live) = ProcessProbe.ManagedHeap();
         probe.EndPause();
+        control?.EndPause();
         return new Sample(
             seconds,
             Interlocked.Read(ref counters.Accepted),

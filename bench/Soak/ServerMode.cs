@@ -48,12 +48,20 @@ static class ServerMode
         Task loop = EventLoop.RunAsync(map, backend, cancel.Token);
         probe.Start();
 
+        // The control: a second loop in the same process and on the same CPU, with no channels, posted
+        // to at the same rate. Its Post latency is what the machine, the runtime and the wake-up cost on
+        // their own; the soak's loop can be no faster than that.
+        var controlMap = new SocketMap();
+        Task controlLoop = EventLoop.RunAsync(controlMap, backend, cancel.Token);
+        var control = new PostProbe(controlMap, postEveryMs, start + warmup * Stopwatch.Frequency);
+        control.Start();
+
         using StreamWriter? tsv = tsvPath is null ? null : new StreamWriter(tsvPath) { AutoFlush = true };
         tsv?.WriteLine(Sample.Header);
         var samples = new List<Sample>(seconds / sampleEvery + 2);
         void Take()
         {
-            Sample s = Sample.Take(Stopwatch.GetElapsedTime(start).TotalSeconds, counters, map, probe);
+            Sample s = Sample.Take(Stopwatch.GetElapsedTime(start).TotalSeconds, counters, map, probe, control);
             samples.Add(s);
             tsv?.WriteLine(s.ToTsv());
         }
@@ -83,6 +91,7 @@ static class ServerMode
         // The measured period ends with the sampling. Posts already made get RunAsync's whole poll
         // timeout (30 s) and a little more to run: a lost wake-up is measured, not cut off.
         probe.Stop(drain: TimeSpan.FromSeconds(35));
+        control.Stop(drain: TimeSpan.FromSeconds(35));
 
         // Serve the churn's stragglers until told to stop (bounded all the same).
         TimeSpan left = TimeSpan.FromSeconds(seconds + grace) - Stopwatch.GetElapsedTime(start);
@@ -109,6 +118,11 @@ static class ServerMode
         {
             EventLoop.CloseAll(map, ignoreAll: true);
             map.Dispose();
+        }
+
+        if (controlLoop.Wait(TimeSpan.FromSeconds(5)))
+        {
+            controlMap.Dispose();
         }
 
         List<Sample> after = samples.Where(s => s.Seconds >= warmup - 0.5).ToList();
@@ -138,6 +152,9 @@ static class ServerMode
             probe.Measured.CountFromOneMillisecond(),
             probe.WithoutCollection.Percentile(0.999),
             probe.WithoutCollection.CountFromOneMillisecond(),
+            control.Measured.Count,
+            control.Measured.Percentile(0.999),
+            control.Measured.CountFromOneMillisecond(),
             probe.DuringSampling.Count,
             probe.DuringSampling.MaxMicroseconds,
             probe.Warmup.MaxMicroseconds,
