@@ -14,15 +14,8 @@ Every flood is bounded in bytes and time. Prints a markdown table (and writes it
 """
 import argparse, os, socket, subprocess, sys, tempfile, threading, time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchutil import ROOT, free_port  # noqa: E402
 
 
 def rss_mib(pid):

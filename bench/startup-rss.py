@@ -17,15 +17,8 @@ and writes it, with the raw figures, to bench/results/startup-rss-<UTC time>.md.
 """
 import argparse, os, re, signal, socket, statistics, subprocess, sys, tempfile, time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchutil import ROOT, free_port  # noqa: E402
 
 
 def session_rss_kib(sid):
