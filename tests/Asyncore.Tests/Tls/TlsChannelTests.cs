@@ -323,6 +323,48 @@ sys.stdout.buffer.write(got)
         Assert.True(SpinWait.SpinUntil(() => server.Events.Contains("closed"), 10_000), "the server did not close after sending");
     }
 
+    /// <summary>Python's ssl connects twice, offering the first session the second time, and prints whether each was resumed.</summary>
+    private const string PythonResume = """
+import socket, ssl, sys
+port = int(sys.argv[1])
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+def once(session=None):
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=20), server_hostname="localhost", session=session)
+    s.sendall(b"hi\r\n")
+    s.recv(100)  # a TLS 1.3 ticket arrives after the handshake; reading the answer takes it in
+    reused, session = s.session_reused, s.session
+    s.close()
+    return reused, session
+first, session = once()
+second, _ = once(session)
+print(first, second)
+""";
+
+    /// <summary>
+    /// Resumption as nginx has it: allowed (the default), a returning client resumes with the ticket it
+    /// was given; with <c>AllowTlsResume = false</c> every handshake is a full one.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void SessionsResumeOnlyWhenAllowed(bool allow)
+    {
+        var options = Cert.ServerOptions();
+        options.AllowTlsResume = allow;
+        using var server = new TlsLineServer(options);
+        string output = Tool.Python(PythonResume, server.Address.Port.ToString()).Trim();
+        if (allow && TlsEngineFactory.DefaultEngineName == "sslstream")
+        {
+            // Whether SslStream resumes on the server side is the runtime's choice; only refusal is ours to prove there.
+            Assert.StartsWith("False ", output);
+            return;
+        }
+
+        Assert.Equal(allow ? "False True" : "False False", output);
+    }
+
     internal static SslStream Connect(IPEndPoint at)
     {
         var tcp = new TcpClient();
