@@ -142,7 +142,7 @@ public sealed partial class HttpRequestHandler
     {
         if (!_options.Quiet)
         {
-            AccessLog.Write(_options.Log, _addr, _parser[_parser.Head.Line], status, bytes);
+            AccessLog.Write(_options.Log, _host ??= AccessLog.Host(_addr), _parser[_parser.Head.Line], status, bytes);
         }
     }
 }
