@@ -46,6 +46,15 @@ public sealed class HttpAllocationTests(ITestOutputHelper output)
         Assert.Matches(@"^127\.0\.0\.1 - - \[\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d\d:\d\d\] ""GET / HTTP/1\.1"" 200 \d+$", log.Last);
     }
 
+    [Fact]
+    public void TheAccessLogToAStreamAllocatesNothing()
+    {
+        // Console.Out's shape: a synchronized StreamWriter that flushes every line.
+        using var stream = new StreamWriter(Stream.Null) { AutoFlush = true };
+        double perRequest = BytesPerRequest(new HttpServerOptions { Log = TextWriter.Synchronized(stream) }, Get, "HTTP/1.1 200 OK"u8, Batch);
+        Assert.True(perRequest < 8, $"{perRequest:F1} bytes allocated per request logged to a stream");
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
