@@ -266,11 +266,17 @@ public sealed class HttpPipelineSendTests
                 Interlocked.Increment(ref sends);
             }
         });
+        loop.OnLoop(() => 0); // the first answer's send is recorded before counting starts
         listener.Start();
-        exchange.Run(batch * batches, "HTTP/1.1 200 OK"u8);
-        loop.OnLoop(() => 0); // the last send's count is recorded after its bytes left
-        listener.Dispose();
+        var perBatch = new List<int>();
+        for (int i = 0; i < batches; i++)
+        {
+            exchange.Run(batch, "HTTP/1.1 200 OK"u8);
+            loop.OnLoop(() => 0); // a send's count is recorded after its bytes left
+            perBatch.Add(Interlocked.Exchange(ref sends, 0));
+        }
 
-        Assert.Equal(batches, Volatile.Read(ref sends));
+        listener.Dispose();
+        Assert.True(perBatch.All(n => n == 1), $"sends per batch: {string.Join(' ', perBatch)}");
     }
 }
