@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 
 namespace Asyncore.Samples.Http;
 
@@ -21,11 +20,14 @@ internal static class HttpDate
     /// <summary>Now, as the Date header's value.</summary>
     public static byte[] Now()
     {
-        long second = Environment.TickCount64 / 1000;
+        DateTime now = DateTime.UtcNow;
+        long second = now.Ticks / TimeSpan.TicksPerSecond; // the wall clock's second, so Date is never a second behind
         Cached c = s_cached;
         if (c.Second != second)
         {
-            c = new Cached(second, Encoding.ASCII.GetBytes(DateTime.UtcNow.ToString("r", CultureInfo.InvariantCulture)));
+            byte[] text = new byte[29];
+            now.TryFormat(text, out _, "r", CultureInfo.InvariantCulture);
+            c = new Cached(second, text);
             s_cached = c;
         }
 

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 
 namespace Asyncore.Samples.Http;
@@ -55,7 +56,17 @@ public sealed partial class HttpRequestHandler
     /// <summary>Without --root, any path but the page's is 404 once it is known to be a valid one.</summary>
     private void ServeNoRoot(ReadOnlySpan<byte> path)
     {
-        switch (TargetPath.Decode(path, out string decoded))
+        byte[]? rented = null;
+        Span<byte> decoded = path.Length <= 512 ? stackalloc byte[512] : (rented = ArrayPool<byte>.Shared.Rent(path.Length));
+        PathStatus status = TargetPath.Decode(path, decoded, out int length);
+        ReadOnlySpan<byte> name = decoded[..length];
+        bool page = status == PathStatus.Ok && (name.SequenceEqual("/"u8) || name.SequenceEqual("/index.html"u8));
+        if (rented is not null)
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+
+        switch (status)
         {
             case PathStatus.BadRequest:
                 Fail(400, "the path is not valid (a broken %-escape, a NUL, or not UTF-8)");
@@ -64,7 +75,7 @@ public sealed partial class HttpRequestHandler
                 Fail(403, "the path leaves the document root");
                 break;
             default:
-                if (decoded is "/" or "/index.html")
+                if (page)
                 {
                     SendBuiltInPage();
                 }
@@ -109,10 +120,10 @@ public sealed partial class HttpRequestHandler
             SetTerminator(null);
         }
 
-        byte[] body = Encoding.UTF8.GetBytes($"{status} {Encoding.ASCII.GetString(ResponseWriter.Reason(status))}: {detail}\n");
+        int bodyLength = ResponseWriter.TextLength(status, detail);
         var head = new ResponseHead(status);
         head.Field("Content-Type: "u8, "text/plain; charset=utf-8"u8);
-        head.Field("Content-Length: "u8, body.Length);
+        head.Field("Content-Length: "u8, bodyLength);
         if (allow is not null)
         {
             head.Field("Allow: "u8, allow);
@@ -129,8 +140,16 @@ public sealed partial class HttpRequestHandler
         }
 
         head.End(close ? Persistence.Close : Persistence);
-        Writer.Send(ref head, IsHead ? [] : body);
-        Answered(status, IsHead ? 0 : body.Length);
+        if (IsHead)
+        {
+            Writer.Send(ref head, []);
+        }
+        else
+        {
+            Writer.SendText(ref head, status, detail);
+        }
+
+        Answered(status, IsHead ? 0 : bodyLength);
         if (close)
         {
             CloseWhenDone();
@@ -142,7 +161,7 @@ public sealed partial class HttpRequestHandler
     {
         if (!_options.Quiet)
         {
-            AccessLog.Write(_options.Log, _addr, _parser[_parser.Head.Line], status, bytes);
+            AccessLog.Write(_options.Log, _host ??= AccessLog.Host(_addr), _parser[_parser.Head.Line], status, bytes);
         }
     }
 }

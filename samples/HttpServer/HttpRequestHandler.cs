@@ -20,6 +20,7 @@ public sealed partial class HttpRequestHandler : AsyncChat
     private static readonly Terminator LineEnd = Terminator.FromBytes("\n"u8);
 
     private EndPoint _addr;
+    private string? _host; // _addr as the access log shows it, made at the first answer
     private readonly HttpServerOptions _options;
     private readonly RequestHeadParser _parser;
     private readonly FileResponder? _files;
@@ -268,7 +269,11 @@ public sealed partial class HttpRequestHandler : AsyncChat
     public override bool IsIdle => base.IsIdle && _phase == Phase.Head && _parser.IsEmpty && _held == Held.None;
 
     /// <summary>Behind a load balancer: the access log shows the client the PROXY header names.</summary>
-    protected override void HandleProxyHeader(ProxyHeader header) => _addr = Addr ?? _addr;
+    protected override void HandleProxyHeader(ProxyHeader header)
+    {
+        _addr = Addr ?? _addr;
+        _host = null;
+    }
 
     /// <summary>The head is complete: refuse it, answer it, or go on to read its body.</summary>
     private void OnHead()

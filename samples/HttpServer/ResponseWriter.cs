@@ -155,6 +155,38 @@ internal sealed class ResponseWriter
         _channel.Push(body);
     }
 
+    /// <summary>The length of a one-line text body, "404 Not Found: no such page\n" (statuses have three digits).</summary>
+    public static int TextLength(int status, string detail) => 4 + Reason(status).Length + 2 + Encoding.UTF8.GetByteCount(detail) + 1;
+
+    /// <summary>The head, then the one-line text body of <see cref="TextLength"/>, written straight after it in the scratch buffer: one push, nothing allocated.</summary>
+    public void SendText(ref ResponseHead head, int status, string detail)
+    {
+        int length = TextLength(status, detail);
+        if (length > head.Room.Length)
+        {
+            byte[] body = new byte[length];
+            WriteText(body, status, detail);
+            Send(ref head, body);
+            return;
+        }
+
+        WriteText(head.Room, status, detail);
+        _channel.Push(Scratch.AsSpan(0, head.Written.Length + length));
+    }
+
+    private static void WriteText(Span<byte> to, int status, string detail)
+    {
+        Utf8Formatter.TryFormat(status, to, out int n);
+        to[n++] = (byte)' ';
+        ReadOnlySpan<byte> reason = Reason(status);
+        reason.CopyTo(to[n..]);
+        n += reason.Length;
+        ": "u8.CopyTo(to[n..]);
+        n += 2;
+        n += Encoding.UTF8.GetBytes(detail, to[n..]);
+        to[n] = (byte)'\n';
+    }
+
     /// <summary>
     /// The head and <paramref name="count"/> bytes of <paramref name="file"/> read straight after it
     /// in the scratch buffer (the caller checked they fit), in one push.

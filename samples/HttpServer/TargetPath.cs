@@ -54,37 +54,13 @@ internal static class TargetPath
         Span<byte> bytes = path.Length <= 512 ? stackalloc byte[512] : (rented = ArrayPool<byte>.Shared.Rent(path.Length));
         try
         {
-            int n = 0;
-            for (int i = 0; i < path.Length; i++)
+            PathStatus status = Decode(path, bytes, out int length);
+            if (status == PathStatus.Ok)
             {
-                byte b = path[i];
-                if (b == '%')
-                {
-                    if (i + 2 >= path.Length || !TryHex(path[i + 1], out int hi) || !TryHex(path[i + 2], out int lo))
-                    {
-                        return PathStatus.BadRequest;
-                    }
-
-                    b = (byte)((hi << 4) | lo);
-                    i += 2;
-                }
-
-                bytes[n++] = b;
+                decoded = Encoding.UTF8.GetString(bytes[..length]);
             }
 
-            ReadOnlySpan<byte> raw = bytes[..n];
-            if (raw.IndexOf((byte)0) >= 0 || !Utf8.IsValid(raw))
-            {
-                return PathStatus.BadRequest;
-            }
-
-            if (raw.IndexOf((byte)'\\') >= 0 || Climbs(raw))
-            {
-                return PathStatus.Forbidden;
-            }
-
-            decoded = Encoding.UTF8.GetString(raw);
-            return PathStatus.Ok;
+            return status;
         }
         finally
         {
@@ -93,6 +69,47 @@ internal static class TargetPath
                 ArrayPool<byte>.Shared.Return(rented);
             }
         }
+    }
+
+    /// <summary><see cref="Decode(ReadOnlySpan{byte}, out string)"/> into bytes: the UTF-8 path, without a string.</summary>
+    /// <param name="path">The raw path, starting with '/'.</param>
+    /// <param name="destination">At least as long as <paramref name="path"/>.</param>
+    /// <param name="length">The decoded path's length in <paramref name="destination"/> when <see cref="PathStatus.Ok"/>.</param>
+    /// <returns>Whether the path may be served.</returns>
+    public static PathStatus Decode(ReadOnlySpan<byte> path, Span<byte> destination, out int length)
+    {
+        length = 0;
+        int n = 0;
+        for (int i = 0; i < path.Length; i++)
+        {
+            byte b = path[i];
+            if (b == '%')
+            {
+                if (i + 2 >= path.Length || !TryHex(path[i + 1], out int hi) || !TryHex(path[i + 2], out int lo))
+                {
+                    return PathStatus.BadRequest;
+                }
+
+                b = (byte)((hi << 4) | lo);
+                i += 2;
+            }
+
+            destination[n++] = b;
+        }
+
+        ReadOnlySpan<byte> raw = destination[..n];
+        if (raw.IndexOf((byte)0) >= 0 || !Utf8.IsValid(raw))
+        {
+            return PathStatus.BadRequest;
+        }
+
+        if (raw.IndexOf((byte)'\\') >= 0 || Climbs(raw))
+        {
+            return PathStatus.Forbidden;
+        }
+
+        length = n;
+        return PathStatus.Ok;
     }
 
     /// <summary>Whether any segment is "..".</summary>
