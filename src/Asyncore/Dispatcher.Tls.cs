@@ -1,6 +1,7 @@
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
+using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Asyncore.Reactor;
 using Asyncore.Tls;
@@ -123,7 +124,10 @@ public partial class Dispatcher
     /// </summary>
     /// <param name="error">Why: an <see cref="AuthenticationException"/>, an <see cref="IOException"/> or a <see cref="TimeoutException"/>.</param>
     protected virtual void HandleTlsHandshakeFailed(Exception error) =>
-        LogInfo($"TLS handshake failed: {error.Message}", "info");
+        LogInfo($"{PeerText()}: TLS handshake failed: {error.Message}", "info");
+
+    /// <summary>The peer's address for a log line, or "-" when it is not known.</summary>
+    private string PeerText() => Addr?.ToString() ?? "-";
 
     /// <summary>The session's engine (tests look inside it).</summary>
     internal ITlsEngine? TlsEngine => _tls is { Ended: false } s ? s.Engine : null;
@@ -353,9 +357,14 @@ public partial class Dispatcher
                 {
                     status = s.Engine.Read(buffer[total..], out n);
                 }
-                catch (AuthenticationException e)
+                catch (Exception e) when (e is AuthenticationException or CryptographicException or IOException)
                 {
-                    throw new IOException(e.Message, e);
+                    // The peer broke the protocol after the handshake (a renegotiation refused, a bad record,
+                    // an alert): nginx logs one line and closes; so does the channel, as for a reset.
+                    LogInfo($"{PeerText()}: TLS error, closing: {e.Message}", "info");
+                    AsyncoreMetrics.Failures.Add(1);
+                    NotifyClose();
+                    return SocketRecvResult(TlsPeerGone);
                 }
 
                 total += n;
@@ -503,8 +512,10 @@ public partial class Dispatcher
             {
                 s.Engine.Shutdown();
             }
-            catch (Exception e) when (e is IOException or AuthenticationException or InvalidOperationException or ObjectDisposedException)
+            catch (Exception e) when (e is IOException or AuthenticationException or CryptographicException or InvalidOperationException or ObjectDisposedException)
             {
+                // close_notify is a courtesy: an engine that cannot send it (a session stuck in a refused
+                // renegotiation) must not keep the channel from closing.
             }
 
             TlsSendQuietly(s);
@@ -516,8 +527,14 @@ public partial class Dispatcher
     {
         if (_tls is { Ended: false } s)
         {
-            TlsCloseNotify();
-            s.End();
+            try
+            {
+                TlsCloseNotify();
+            }
+            finally
+            {
+                s.End();
+            }
         }
     }
 

@@ -437,16 +437,23 @@ public partial class Dispatcher : IDisposable
     /// <remarks>Python: dispatcher.close()</remarks>
     public virtual void Close()
     {
-        CloseTls();
-        Connected = false;
-        Accepting = false;
-        Connecting = false;
-        CloseCount++;
-        _idle?.Clear();
-        _acceptResume?.Clear();
-        _acceptPaused = false;
-        DelChannel();
-        CloseHandle();
+        try
+        {
+            CloseTls();
+        }
+        finally
+        {
+            // Whatever the TLS goodbye does, the channel leaves the map and its socket is closed.
+            Connected = false;
+            Accepting = false;
+            Connecting = false;
+            CloseCount++;
+            _idle?.Clear();
+            _acceptResume?.Clear();
+            _acceptPaused = false;
+            DelChannel();
+            CloseHandle();
+        }
     }
 
     /// <summary>Closes what carries the bytes: the socket here, the file descriptor in <see cref="FileDispatcher"/>.</summary>

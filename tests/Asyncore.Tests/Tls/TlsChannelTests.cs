@@ -365,6 +365,23 @@ print(first, second)
         Assert.Equal(allow ? "False True" : "False False", output);
     }
 
+    /// <summary>
+    /// A client that asks to renegotiate (openssl s_client's "R" over TLS 1.2) is refused, as nginx and
+    /// SslStream's defaults refuse it: the channel closes with one log line, not an error with a stack
+    /// trace, and leaves the map (its socket closed, no CLOSE-WAIT left behind), whichever engine serves.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Backends.Kinds), MemberType = typeof(Backends))]
+    public void ARefusedRenegotiationClosesTheChannelAndFreesItsSocket(PollerKind kind)
+    {
+        using var server = new TlsLineServer(Cert.ServerOptions(), kind);
+        Tool.Run("openssl", ["s_client", "-connect", $"127.0.0.1:{server.Address.Port}", "-tls1_2"], stdin: "R\n", timeoutMs: 20_000);
+        Assert.True(
+            SpinWait.SpinUntil(() => server.Loop.OnLoop(() => server.Loop.Map.Count) == 1, 10_000),
+            $"the channel is still in the map; events: {string.Join(" | ", server.Events)}");
+        Assert.DoesNotContain(server.Events, e => e.StartsWith("error", StringComparison.Ordinal));
+    }
+
     internal static SslStream Connect(IPEndPoint at)
     {
         var tcp = new TcpClient();

@@ -172,6 +172,12 @@ internal sealed class TlsLineServer : IDisposable
             }
         }
 
+        protected internal override void HandleError(Exception exception)
+        {
+            _server.Events.Enqueue($"error {exception.GetType().Name}: {exception.Message}");
+            base.HandleError(exception);
+        }
+
         protected internal override void HandleClose()
         {
             _server.Record("close");
