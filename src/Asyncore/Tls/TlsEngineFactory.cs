@@ -7,8 +7,8 @@ namespace Asyncore.Tls;
 /// The one place that picks a TLS engine for a channel. Each source is asked in order and the first
 /// that can serve the options wins; <see cref="SslStreamEngine"/> serves everything .NET does and comes
 /// last, so there is always one. Where libssl.so.3 (OpenSSL 1.1.1 or later) loads, OpenSSL's memory-BIO
-/// engine comes first: measured side by side with nginx it costs 0.97x nginx's CPU per request and 0.99x
-/// per full handshake where SslStream costs 1.11x and 2.6x (docs/benchmarks.md). Options it cannot honour
+/// engine comes first: measured side by side with nginx (two passes) it costs 0.99x nginx's CPU per request
+/// and 0.98x per full handshake where SslStream costs 1.08x and 1.93x (docs/benchmarks.md). Options it cannot honour
 /// fall back to SslStream. The lists are copied on change, so a loop thread reads them without a lock.
 /// </summary>
 internal static class TlsEngineFactory
@@ -30,12 +30,11 @@ internal static class TlsEngineFactory
         if (!string.Equals(choice, "sslstream", StringComparison.OrdinalIgnoreCase) && OpenSslEngine.IsAvailable)
         {
             s_openSsl = true;
-            DefaultEngineName = "openssl";
         }
     }
 
     /// <summary>The engine sessions get unless a source added later says otherwise: <c>openssl</c> or <c>sslstream</c>.</summary>
-    internal static string DefaultEngineName { get; private set; } = "sslstream";
+    internal static string DefaultEngineName => s_openSsl ? "openssl" : "sslstream";
 
     // Options OpenSSL cannot honour (an unknown cipher suite, SSL 3) fall back to SslStream rather than fail.
     private static ITlsEngine? OpenSslServer(SslServerAuthenticationOptions options, object sender)
