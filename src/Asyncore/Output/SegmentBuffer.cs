@@ -4,16 +4,32 @@ namespace Asyncore.Output;
 
 /// <summary>
 /// The bytes that <see cref="AsyncChat.Push(ReadOnlySpan{byte})"/> copied and that are not sent yet,
-/// in the order pushed, in fixed-size segments rented from <see cref="ArrayPool{T}.Shared"/> (Redis
-/// keeps replies in 16 KiB blocks; Pipelines in pooled segments). Bytes are appended at the tail
-/// and consumed at the head; a segment goes back to the pool as soon as the head has passed it, and
-/// the last one when the buffer empties. Memory follows what is queued now, never what was ever
-/// queued; steady-state pushing and sending allocate nothing.
+/// in the order pushed, in fixed-size segments (Redis keeps replies in 16 KiB blocks; Pipelines in
+/// pooled segments). Bytes are appended at the tail and consumed at the head; a segment goes back
+/// as soon as the head has passed it, and the last one when the buffer empties. Memory follows what
+/// is queued now, never what was ever queued; steady-state pushing and sending allocate nothing.
 /// </summary>
+/// <remarks>
+/// Segments come from a cache of the pushing thread (a loop's thread, in practice) before
+/// <see cref="ArrayPool{T}.Shared"/>: within one pass every channel that answers holds a segment
+/// until the end-of-pass flush, so a loop with a few hundred answering channels would empty the
+/// shared pool's per-core stacks every pass and allocate; the thread's own cache takes no lock and
+/// keeps at most <see cref="CachedPerThread"/> idle segments (4 MiB); beyond that they go back to
+/// the shared pool.
+/// </remarks>
 internal sealed class SegmentBuffer
 {
     /// <summary>The size of a segment.</summary>
     internal const int SegmentSize = 16 * 1024;
+
+    /// <summary>Most idle segments a thread keeps for itself.</summary>
+    internal const int CachedPerThread = 256;
+
+    [ThreadStatic]
+    private static byte[][]? t_cache;
+
+    [ThreadStatic]
+    private static int t_cached;
 
     private byte[][] _segments = new byte[4][];
     private int _first;      // ring index of the head segment
@@ -135,14 +151,14 @@ internal sealed class SegmentBuffer
             _first = 0;
         }
 
-        _segments[(_first + _count) & (_segments.Length - 1)] = ArrayPool<byte>.Shared.Rent(SegmentSize);
+        _segments[(_first + _count) & (_segments.Length - 1)] = RentSegment();
         _count++;
         _tailUsed = 0;
     }
 
     private void ReturnHead()
     {
-        ArrayPool<byte>.Shared.Return(_segments[_first]);
+        ReturnSegment(_segments[_first]);
         _segments[_first] = null!;
         _first = (_first + 1) & (_segments.Length - 1);
         _count--;
@@ -152,5 +168,31 @@ internal sealed class SegmentBuffer
             _first = 0;
             _tailUsed = 0;
         }
+    }
+
+    private static byte[] RentSegment()
+    {
+        byte[][]? cache = t_cache;
+        if (cache is not null && t_cached > 0)
+        {
+            int i = --t_cached;
+            byte[] segment = cache[i];
+            cache[i] = null!;
+            return segment;
+        }
+
+        return ArrayPool<byte>.Shared.Rent(SegmentSize);
+    }
+
+    private static void ReturnSegment(byte[] segment)
+    {
+        byte[][] cache = t_cache ??= new byte[CachedPerThread][];
+        if (t_cached < cache.Length && segment.Length == SegmentSize)
+        {
+            cache[t_cached++] = segment;
+            return;
+        }
+
+        ArrayPool<byte>.Shared.Return(segment);
     }
 }

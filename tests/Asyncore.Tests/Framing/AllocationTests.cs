@@ -57,6 +57,9 @@ public class AllocationTests
 
         public long SentBytes { get; private set; }
 
+        /// <summary>While set, the socket takes nothing (as a send that would block).</summary>
+        public bool Full { get; set; }
+
         private bool _delivered;
 
         public override int Recv(Span<byte> buffer)
@@ -73,6 +76,11 @@ public class AllocationTests
 
         public override int Send(ReadOnlySpan<byte> data)
         {
+            if (Full)
+            {
+                return 0;
+            }
+
             // Take half of every other send, so the queue and staging paths run too.
             int n = (SentBytes & 1) == 0 ? data.Length : Math.Max(1, data.Length / 2);
             SentBytes += n;
@@ -81,8 +89,18 @@ public class AllocationTests
 
         public void Round()
         {
+            Read();
+            Drain();
+        }
+
+        public void Read()
+        {
             _delivered = false;
             HandleRead();
+        }
+
+        public void Drain()
+        {
             while (Writable())
             {
                 HandleWrite();
@@ -117,5 +135,47 @@ public class AllocationTests
         }
 
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Fact]
+    public void ManyChannelsHoldingAnswersAtOnceAllocateNothingPerMessage()
+    {
+        // A loop pass in which hundreds of channels answer: each holds its answer (an output
+        // segment) until the sends at the end of the pass, more at once than the shared array
+        // pool keeps per core.
+        var channels = new PingChannel[200];
+        for (int i = 0; i < channels.Length; i++)
+        {
+            channels[i] = new PingChannel { AcInBufferSize = 4096, Input = "PING\r\nPING\r\n"u8.ToArray() };
+        }
+
+        void Pass()
+        {
+            foreach (PingChannel ch in channels)
+            {
+                ch.Full = true;
+                ch.Read();
+            }
+
+            foreach (PingChannel ch in channels)
+            {
+                ch.Full = false;
+                ch.Drain();
+            }
+        }
+
+        for (int i = 0; i < 20; i++)
+        {
+            Pass();
+        }
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 200; i++)
+        {
+            Pass();
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.All(channels, ch => Assert.Equal(220 * 2 * 7, ch.SentBytes));
     }
 }
