@@ -26,12 +26,12 @@ internal sealed class SegmentBuffer
     internal const int CachedPerThread = 256;
 
     [ThreadStatic]
-    private static byte[][]? t_cache;
+    private static Slot[]? t_cache;
 
     [ThreadStatic]
     private static int t_cached;
 
-    private byte[][] _segments = new byte[4][];
+    private Slot[] _segments = new Slot[4];
     private int _first;      // ring index of the head segment
     private int _count;      // segments held
     private int _headOffset; // where unread bytes start in the head segment
@@ -73,14 +73,14 @@ internal sealed class SegmentBuffer
         int inHead = HeadReadable;
         if (count <= inHead)
         {
-            return _segments[_first].AsSpan(_headOffset, count);
+            return _segments[_first].Bytes.AsSpan(_headOffset, count);
         }
 
         int copied = 0;
         int offset = _headOffset;
         for (int i = 0; copied < count; i++)
         {
-            byte[] seg = _segments[(_first + i) & (_segments.Length - 1)];
+            byte[] seg = _segments[(_first + i) & (_segments.Length - 1)].Bytes;
             int end = i == _count - 1 ? _tailUsed : seg.Length;
             int n = Math.Min(count - copied, end - offset);
             seg.AsSpan(offset, n).CopyTo(scratch[copied..]);
@@ -93,7 +93,7 @@ internal sealed class SegmentBuffer
 
     /// <summary>The longest span at the head that needs no copy: up to <paramref name="max"/> bytes of the head segment.</summary>
     internal ReadOnlySpan<byte> PeekContiguous(int max) =>
-        _count == 0 ? default : _segments[_first].AsSpan(_headOffset, Math.Min(max, HeadReadable));
+        _count == 0 ? default : _segments[_first].Bytes.AsSpan(_headOffset, Math.Min(max, HeadReadable));
 
     /// <summary>Drops <paramref name="count"/> bytes at the head, returning passed segments to the pool.</summary>
     internal void Consume(long count)
@@ -129,19 +129,19 @@ internal sealed class SegmentBuffer
         _length = 0;
         if (_segments.Length > 4)
         {
-            _segments = new byte[4][];
+            _segments = new Slot[4];
         }
     }
 
-    private byte[] Tail => _segments[(_first + _count - 1) & (_segments.Length - 1)];
+    private byte[] Tail => _segments[(_first + _count - 1) & (_segments.Length - 1)].Bytes;
 
-    private int HeadReadable => _count == 0 ? 0 : (_count == 1 ? _tailUsed : _segments[_first].Length) - _headOffset;
+    private int HeadReadable => _count == 0 ? 0 : (_count == 1 ? _tailUsed : _segments[_first].Bytes.Length) - _headOffset;
 
     private void AddSegment()
     {
         if (_count == _segments.Length)
         {
-            var bigger = new byte[_segments.Length * 2][];
+            var bigger = new Slot[_segments.Length * 2];
             for (int i = 0; i < _count; i++)
             {
                 bigger[i] = _segments[(_first + i) & (_segments.Length - 1)];
@@ -151,15 +151,15 @@ internal sealed class SegmentBuffer
             _first = 0;
         }
 
-        _segments[(_first + _count) & (_segments.Length - 1)] = RentSegment();
+        _segments[(_first + _count) & (_segments.Length - 1)].Bytes = RentSegment();
         _count++;
         _tailUsed = 0;
     }
 
     private void ReturnHead()
     {
-        ReturnSegment(_segments[_first]);
-        _segments[_first] = null!;
+        ReturnSegment(_segments[_first].Bytes);
+        _segments[_first].Bytes = null!;
         _first = (_first + 1) & (_segments.Length - 1);
         _count--;
         _headOffset = 0;
@@ -172,12 +172,12 @@ internal sealed class SegmentBuffer
 
     private static byte[] RentSegment()
     {
-        byte[][]? cache = t_cache;
+        Slot[]? cache = t_cache;
         if (cache is not null && t_cached > 0)
         {
             int i = --t_cached;
-            byte[] segment = cache[i];
-            cache[i] = null!;
+            byte[] segment = cache[i].Bytes;
+            cache[i].Bytes = null!;
             return segment;
         }
 
@@ -186,13 +186,19 @@ internal sealed class SegmentBuffer
 
     private static void ReturnSegment(byte[] segment)
     {
-        byte[][] cache = t_cache ??= new byte[CachedPerThread][];
+        Slot[] cache = t_cache ??= new Slot[CachedPerThread];
         if (t_cached < cache.Length && segment.Length == SegmentSize)
         {
-            cache[t_cached++] = segment;
+            cache[t_cached++].Bytes = segment;
             return;
         }
 
         ArrayPool<byte>.Shared.Return(segment);
+    }
+
+    /// <summary>An array element that holds a segment: storing into a struct's field skips the covariance check a store into a <c>byte[][]</c> pays.</summary>
+    private struct Slot
+    {
+        internal byte[] Bytes;
     }
 }
