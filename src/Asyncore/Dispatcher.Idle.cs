@@ -5,6 +5,7 @@ namespace Asyncore;
 public partial class Dispatcher
 {
     private TimeSpan? _idleTimeout;
+    private long _idleTicks;
     private Deadline? _idle;
     private bool _closeNotified;
 
@@ -28,6 +29,7 @@ public partial class Dispatcher
             _idleTimeout = value;
             if (value is { } timeout)
             {
+                _idleTicks = Deadline.After(0, timeout);
                 _idle ??= new Deadline(() => Guard(HandleIdle));
                 _idle.Set(_map.Reactor.Timers, Deadline.After(Deadline.Now, timeout));
             }
@@ -38,12 +40,17 @@ public partial class Dispatcher
         }
     }
 
-    /// <summary>The channel moved bytes: an idle timeout starts again (a field write; the timer catches up when it fires).</summary>
+    /// <summary>
+    /// The channel moved bytes: an idle timeout starts again (a field write; the timer catches up when
+    /// it fires). Inside a pass "now" is the pass's clock, read once after the wait (as nginx updates
+    /// its time once per event loop iteration), so a send or receive costs no clock read.
+    /// </summary>
     internal void Touch()
     {
         if (_idle is { Armed: true } idle)
         {
-            idle.Extend(Deadline.After(Deadline.Now, _idleTimeout!.Value));
+            long now = Registration is { } reg ? reg.Reactor.Now : Deadline.Now;
+            idle.Extend(Deadline.AfterTicks(now, _idleTicks));
         }
     }
 

@@ -48,6 +48,9 @@ internal sealed class Deadline
         return ticks >= (double)(Never - now) ? Never : now + (long)ticks;
     }
 
+    /// <summary><paramref name="ticks"/> (a value <see cref="After"/> gave for a start of 0) after <paramref name="now"/>, saturating at <see cref="Never"/>.</summary>
+    internal static long AfterTicks(long now, long ticks) => ticks >= Never - now ? Never : now + ticks;
+
     /// <summary>Sets (or moves) the deadline.</summary>
     internal void Set(TimerHeap heap, long due)
     {

@@ -33,15 +33,23 @@ internal sealed class ReactorCore : IDisposable
     private readonly List<Registration> _closedElsewhere = new();
     private readonly TimerHeap _timers = new();
     private readonly ConcurrentQueue<Action> _posted = new();
-    private List<IPassEndHook> _passEnd = new();
-    private List<IPassEndHook> _passEndSpare = new();
+    private HookList _passEnd = new();
+    private HookList _passEndSpare = new();
     private PollEvent[] _events = new PollEvent[16];
     private Waker? _waker;
     private IPoller? _poller;
     private PollerKind _pollerKind;
     private long _pass;
+    private long _passNow;
+    private bool _clockFresh;
 
     internal ReactorCore(SocketMap map) => _map = map;
+
+    /// <summary>
+    /// Now, in <see cref="System.Diagnostics.Stopwatch"/> ticks: from the wait's return to the end
+    /// of the pass's hooks, the time read once when the wait returned; otherwise the clock.
+    /// </summary>
+    internal long Now => _clockFresh ? _passNow : Deadline.Now;
 
     /// <summary>True while a pass dispatches events, posted work and timers: replies wait for its end.</summary>
     internal bool InPass { get; private set; }
@@ -240,9 +248,9 @@ internal sealed class ReactorCore : IDisposable
         while (_passEnd.Count > 0)
         {
             (_passEnd, _passEndSpare) = (_passEndSpare, _passEnd);
-            foreach (IPassEndHook hook in _passEndSpare)
+            for (int i = 0; i < _passEndSpare.Count; i++)
             {
-                hook.AtPassEnd();
+                _passEndSpare[i].AtPassEnd();
             }
 
             _passEndSpare.Clear();
@@ -301,6 +309,8 @@ internal sealed class ReactorCore : IDisposable
         int timeoutMs = ranPosted || _closedElsewhere.Count > 0 ? 0 : TimeoutUntilNextTimer(timeout < 0 ? -1 : (int)Math.Min(int.MaxValue, timeout * 1000));
         Span<PollEvent> events = Wait(poller, timeoutMs);
 
+        _passNow = Deadline.Now;
+        _clockFresh = true;
         InPass = true;
         try
         {
@@ -339,8 +349,15 @@ internal sealed class ReactorCore : IDisposable
         finally
         {
             InPass = false;
-            RunPassEndHooks();
-            Drain?.AtPassEnd();
+            try
+            {
+                RunPassEndHooks();
+                Drain?.AtPassEnd();
+            }
+            finally
+            {
+                _clockFresh = false;
+            }
         }
     }
 
@@ -602,5 +619,39 @@ internal sealed class ReactorCore : IDisposable
         }
 
         Interlocked.Exchange(ref _waker, null)?.Dispose();
+    }
+
+    /// <summary>
+    /// The end-of-pass hooks queued in a pass (each answering channel adds itself once), in slots of
+    /// a struct so that adding one skips the covariance check a store into an interface array pays.
+    /// </summary>
+    private sealed class HookList
+    {
+        private Slot[] _items = new Slot[16];
+
+        internal int Count { get; private set; }
+
+        internal IPassEndHook this[int index] => _items[index].Hook;
+
+        internal void Add(IPassEndHook hook)
+        {
+            if (Count == _items.Length)
+            {
+                Array.Resize(ref _items, _items.Length * 2);
+            }
+
+            _items[Count++].Hook = hook;
+        }
+
+        internal void Clear()
+        {
+            Array.Clear(_items, 0, Count);
+            Count = 0;
+        }
+
+        private struct Slot
+        {
+            internal IPassEndHook Hook;
+        }
     }
 }
