@@ -49,6 +49,9 @@ internal sealed class ReactorCore : IDisposable
     /// <summary>The loop's timers.</summary>
     internal TimerHeap Timers => _timers;
 
+    /// <summary>The name of the backend in use ("epoll", "io_uring", ...), null before the first pass.</summary>
+    internal string? BackendName => _poller?.Name;
+
     /// <summary>How many descriptors the table holds (the map's count).</summary>
     internal int Count => _table.Count;
 
@@ -350,13 +353,15 @@ internal sealed class ReactorCore : IDisposable
     /// <summary>The backend of a kind; a different kind than last time starts a new backend that knows nobody yet.</summary>
     private IPoller PollerFor(PollerKind kind)
     {
-        if (_poller is not null && _pollerKind == kind)
+        if (_poller is not null && _pollerKind == kind && _poller.UsableHere)
         {
             return _poller;
         }
 
+        // A different kind, or an io_uring this thread may not submit to (made by another thread for a
+        // single issuer, or closed by a removal from outside the loop): a new backend, every row re-asked.
         _poller?.Dispose();
-        _poller = PollerFactory.Create(kind);
+        _poller = PollerFactory.Create(kind, _pollerKind == kind ? null : SayFellBack);
         _pollerKind = kind;
         foreach (Registration reg in _table.Values)
         {
@@ -366,6 +371,18 @@ internal sealed class ReactorCore : IDisposable
         }
 
         return _poller;
+    }
+
+    private void SayFellBack(string why)
+    {
+        if (_map.Logger is { } logger)
+        {
+            logger.LogWarning("{Why}", why);
+        }
+        else
+        {
+            Console.Error.WriteLine($"warning: {why}");
+        }
     }
 
     /// <summary>Asks each channel that overrides its predicates, then each changed row, at most once this pass.</summary>

@@ -1,0 +1,265 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Versioning;
+using Asyncore.Interop;
+
+namespace Asyncore.Polling;
+
+/// <summary>
+/// Readiness through io_uring(7): one one-shot IORING_OP_POLL_ADD per watched descriptor, re-armed
+/// at the next wait after it fired while interest remains, so a descriptor still ready fires again at
+/// once: asyncore's level-triggered semantics, as with epoll. A wait is one io_uring_enter that
+/// submits every queued entry (re-arms, removals) and waits for a completion with a timeout
+/// (IORING_ENTER_EXT_ARG). Each arm carries a fresh generation in its user_data next to the
+/// descriptor, so a completion for a poll that was removed, replaced, or armed for a descriptor
+/// since closed and reused is recognised and dropped.
+/// </summary>
+/// <remarks>
+/// An armed poll holds a reference to its file: a socket closed while it is armed would stay open
+/// (the peer would see no end of stream) until the poll is cancelled. So <see cref="Remove"/> hands
+/// its IORING_OP_POLL_REMOVE to the kernel at once, before the channel closes its socket. With
+/// IORING_SETUP_SINGLE_ISSUER only the thread that made the ring may do that; a removal from another
+/// thread (a map closed from outside its loop) closes the whole ring instead, which cancels
+/// everything, and the loop's next pass makes a new one (<see cref="UsableHere"/>).
+/// </remarks>
+[SupportedOSPlatform("linux")]
+internal sealed class IoUringPoller : IPoller
+{
+    /// <summary>user_data of entries whose completions mean nothing (removals).</summary>
+    private const ulong Ignored = ulong.MaxValue;
+
+    /// <summary>Tests: the errno io_uring_setup is made to fail with on this thread (0: the real call).</summary>
+    [ThreadStatic]
+    internal static int t_refuseSetup;
+
+    private readonly IoUringRing _ring;
+    private readonly Dictionary<nint, Watch> _watched = new();
+    private readonly List<nint> _toArm = new();
+    private uint _generation;
+
+    private struct Watch
+    {
+        internal PollFlags Mask;
+        internal object Owner;
+        internal bool Armed;
+        internal bool QueuedToArm;
+        internal uint ArmedGeneration;
+    }
+
+    private IoUringPoller(IoUringRing ring) => _ring = ring;
+
+    /// <summary>Makes a poller, or says why io_uring cannot be used here (the errno of io_uring_setup or the mapping).</summary>
+    internal static IoUringPoller? TryCreate(out int errno)
+    {
+        if (t_refuseSetup != 0)
+        {
+            errno = t_refuseSetup;
+            return null;
+        }
+
+        IoUringRing? ring = IoUringRing.TryCreate(sqEntries: 256, cqEntries: 4096, out errno);
+        return ring is null ? null : new IoUringPoller(ring);
+    }
+
+    public string Name => "io_uring";
+
+    public bool KeepsInterest => true;
+
+    public bool UsableHere => _ring.UsableHere;
+
+    /// <summary>The setup flags the kernel accepted (tests and diagnostics).</summary>
+    internal uint SetupFlags => _ring.SetupFlags;
+
+    public void SetInterest(in PollTarget target, PollFlags interest)
+    {
+        if (_ring.Disposed)
+        {
+            return; // closed by a removal from another thread; the loop replaces this poller on its next pass
+        }
+
+        ref Watch w = ref CollectionsMarshal.GetValueRefOrNullRef(_watched, target.Fd);
+        bool known = !System.Runtime.CompilerServices.Unsafe.IsNullRef(ref w);
+        if (known && !ReferenceEquals(w.Owner, target.Owner))
+        {
+            // The number was closed and reused without passing through Remove: the old poll goes.
+            Disarm(ref w, target.Fd);
+            w.Owner = target.Owner;
+            w.Mask = PollFlags.None;
+        }
+
+        if (interest == PollFlags.None)
+        {
+            if (known)
+            {
+                Disarm(ref w, target.Fd);
+                _watched.Remove(target.Fd);
+            }
+
+            return;
+        }
+
+        if (!known)
+        {
+            _watched[target.Fd] = new Watch { Mask = interest, Owner = target.Owner, QueuedToArm = true };
+            _toArm.Add(target.Fd);
+            return;
+        }
+
+        if (w.Mask == interest)
+        {
+            return;
+        }
+
+        w.Mask = interest;
+        Disarm(ref w, target.Fd);
+        QueueArm(ref w, target.Fd);
+    }
+
+    public void Remove(nint fd)
+    {
+        if (_ring.Disposed)
+        {
+            return;
+        }
+
+        if (!_watched.Remove(fd, out Watch w) || !w.Armed)
+        {
+            return;
+        }
+
+        if (!_ring.UsableHere)
+        {
+            // Only the ring's own thread may submit: close the ring, which cancels every poll (and drops
+            // the files they hold); the loop makes a new ring on its next pass.
+            _ring.Dispose();
+            return;
+        }
+
+        Disarm(ref w, fd);
+        // Now, before the channel closes its socket: a poll still armed would keep the socket open.
+        _ring.Submit();
+    }
+
+    public int Wait(int timeoutMs, Span<PollEvent> ready)
+    {
+        ArmQueued();
+        int written = Reap(ready);
+        uint min = written > 0 || timeoutMs == 0 ? 0u : 1u;
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        int remaining = timeoutMs;
+        while (true)
+        {
+            int errno = _ring.Enter(min, remaining, getEvents: true);
+            if (errno == 0 || errno == Libc.ETIME || errno == Libc.EBUSY || errno == Libc.EAGAIN)
+            {
+                break;
+            }
+
+            if (errno != Libc.EINTR)
+            {
+                throw Errors.IOError(errno);
+            }
+
+            if (timeoutMs >= 0)
+            {
+                remaining = Math.Max(0, timeoutMs - (int)System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            }
+        }
+
+        return written + Reap(ready[written..]);
+    }
+
+    /// <summary>Reads completions into <paramref name="ready"/> until either runs out.</summary>
+    private int Reap(Span<PollEvent> ready)
+    {
+        int written = 0;
+        while (written < ready.Length && _ring.TryPeek(out Libc.IoUringCqe cqe))
+        {
+            _ring.Advance();
+            if (cqe.UserData == Ignored)
+            {
+                continue;
+            }
+
+            nint fd = (int)(uint)cqe.UserData;
+            uint generation = (uint)(cqe.UserData >> 32);
+            ref Watch w = ref CollectionsMarshal.GetValueRefOrNullRef(_watched, fd);
+            if (System.Runtime.CompilerServices.Unsafe.IsNullRef(ref w) || !w.Armed || w.ArmedGeneration != generation)
+            {
+                continue; // removed, replaced, or re-armed since
+            }
+
+            w.Armed = false;
+            QueueArm(ref w, fd);
+            PollFlags flags = cqe.Res >= 0
+                ? (PollFlags)(cqe.Res & 0x3F)
+                : -cqe.Res == Libc.EBADF ? PollFlags.Nval
+                : -cqe.Res == Libc.ECANCELED ? PollFlags.None
+                : PollFlags.Err;
+            if (flags != PollFlags.None)
+            {
+                ready[written++] = new PollEvent(fd, flags);
+            }
+        }
+
+        return written;
+    }
+
+    private void QueueArm(ref Watch w, nint fd)
+    {
+        if (!w.QueuedToArm)
+        {
+            w.QueuedToArm = true;
+            _toArm.Add(fd);
+        }
+    }
+
+    /// <summary>Takes a POLL_ADD for every queued descriptor that is still watched and not armed.</summary>
+    private void ArmQueued()
+    {
+        foreach (nint fd in _toArm)
+        {
+            ref Watch w = ref CollectionsMarshal.GetValueRefOrNullRef(_watched, fd);
+            if (System.Runtime.CompilerServices.Unsafe.IsNullRef(ref w))
+            {
+                continue;
+            }
+
+            w.QueuedToArm = false;
+            if (w.Armed || w.Mask == PollFlags.None)
+            {
+                continue;
+            }
+
+            uint generation = ++_generation;
+            ref Libc.IoUringSqe sqe = ref _ring.NextSqe();
+            sqe.Opcode = Libc.IORING_OP_POLL_ADD;
+            sqe.Fd = (int)fd;
+            sqe.OpFlags = (uint)(ushort)w.Mask; // poll32_events; the kernel adds POLLERR and POLLHUP
+            sqe.UserData = UserData(fd, generation);
+            w.Armed = true;
+            w.ArmedGeneration = generation;
+        }
+
+        _toArm.Clear();
+    }
+
+    /// <summary>Takes a POLL_REMOVE for the armed poll, if any; its late completion is dropped by generation.</summary>
+    private void Disarm(ref Watch w, nint fd)
+    {
+        if (!w.Armed)
+        {
+            return;
+        }
+
+        w.Armed = false;
+        ref Libc.IoUringSqe sqe = ref _ring.NextSqe();
+        sqe.Opcode = Libc.IORING_OP_POLL_REMOVE;
+        sqe.Fd = -1;
+        sqe.Addr = UserData(fd, w.ArmedGeneration); // the poll to remove, by its user_data
+        sqe.UserData = Ignored;
+    }
+
+    private static ulong UserData(nint fd, uint generation) => ((ulong)generation << 32) | (uint)(int)fd;
+
+    public void Dispose() => _ring.Dispose();
+}
