@@ -1,0 +1,304 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Asyncore.Polling;
+using Asyncore.Tests.Robustness;
+using Asyncore.Tests.Support;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
+
+namespace Asyncore.Tests.Reactor;
+
+/// <summary>The io_uring backend: the bytes, the closes and the fallback (the contracts every backend keeps run over it in the × backends theories).</summary>
+public class IoUringTests
+{
+    /// <summary>Echoes every byte it reads.</summary>
+    private sealed class Echo : AsyncChat
+    {
+        public Echo(Socket s, SocketMap m) : base(s, m) => SetTerminator(Terminator.None);
+
+        public int CloseCalls { get; private set; }
+
+        public long Received { get; private set; }
+
+        protected override void CollectIncomingData(ReadOnlySpan<byte> data)
+        {
+            Received += data.Length;
+            Push(data);
+        }
+
+        protected override void FoundTerminator()
+        {
+        }
+
+        protected internal override void HandleClose()
+        {
+            CloseCalls++;
+            base.HandleClose();
+        }
+    }
+
+    private static bool KernelAllowsIoUring()
+    {
+        using IoUringPoller? p = IoUringPoller.TryCreate(out _);
+        return p is not null;
+    }
+
+    private static Socket Connect(EndPoint at)
+    {
+        var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, ReceiveTimeout = 20_000, SendTimeout = 20_000 };
+        s.Connect(at);
+        return s;
+    }
+
+    [Fact]
+    public void TheBackendIsIoUringWhereTheKernelAllowsIt()
+    {
+        using var map = new SocketMap();
+        _ = new Acceptor(map, (s, m) => new Echo(s, m));
+        EventLoop.Loop(PollerKind.IoUring, 0, map, count: 1);
+        Assert.Equal(OperatingSystem.IsLinux() ? (KernelAllowsIoUring() ? "io_uring" : "epoll") : "poll", map.Reactor.BackendName);
+        if (KernelAllowsIoUring() && Environment.OSVersion.Version >= new Version(6, 1))
+        {
+            // Kernels from 6.1 take the single-issuer, deferred-task-work setup: completions are posted only when the loop asks.
+            using IoUringPoller p = IoUringPoller.TryCreate(out _)!;
+            Assert.NotEqual(0u, p.SetupFlags & global::Asyncore.Interop.Libc.IORING_SETUP_DEFER_TASKRUN);
+        }
+    }
+
+    [Fact]
+    public void ARefusedSetupFallsBackToEpollSaysSoOnceAndServes()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        var logger = new FakeLogger();
+        using var map = new SocketMap { Logger = logger };
+        var acceptor = new Acceptor(map, (s, m) => new Echo(s, m));
+        IoUringPoller.t_refuseSetup = 1; // EPERM, as io_uring_disabled=2 or a seccomp filter answers
+        try
+        {
+            using Socket client = Connect(acceptor.Address);
+            client.Send("ping\n"u8);
+            var buf = new byte[16];
+            int got = 0;
+            var reader = Task.Run(() =>
+            {
+                while (got < 5)
+                {
+                    got += client.Receive(buf, got, buf.Length - got, SocketFlags.None);
+                }
+            });
+            Drive.Until(map, () => reader.IsCompleted, kind: PollerKind.IoUring);
+            Assert.True(reader.IsCompleted);
+            Assert.Equal("ping\n"u8.ToArray(), buf[..5]);
+            Assert.Equal("epoll", map.Reactor.BackendName);
+        }
+        finally
+        {
+            IoUringPoller.t_refuseSetup = 0;
+        }
+
+        var warnings = logger.Collector.GetSnapshot().Where(r => r.Level == LogLevel.Warning).ToList();
+        Assert.Single(warnings);
+        Assert.Contains("io_uring", warnings[0].Message);
+        Assert.Contains("epoll", warnings[0].Message);
+    }
+
+    public static TheoryData<int, int> SizesAndChunks()
+    {
+        var data = new TheoryData<int, int>();
+        foreach (int size in new[] { 1, 2, 4095, 4096, 4097, 65_536, 300_001, 1 << 20 })
+        {
+            foreach (int chunk in new[] { int.MaxValue, 1448, 65_536 })
+            {
+                data.Add(size, chunk);
+            }
+        }
+
+        data.Add(1000, 1);
+        data.Add(10_000, 7);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(SizesAndChunks))]
+    public void EchoGivesBackExactlyTheBytesSent(int size, int chunk)
+    {
+        Acceptor? acceptor = null;
+        using var loop = new LoopThread(map => acceptor = new Acceptor(map, (s, m) => new Echo(s, m)), PollerKind.IoUring);
+        using Socket client = Connect(acceptor!.Address);
+        var payload = new byte[size];
+        new Random(size ^ chunk).NextBytes(payload);
+        var sender = new Thread(() =>
+        {
+            for (int at = 0; at < size; at += chunk)
+            {
+                client.Send(payload, at, Math.Min(chunk, size - at), SocketFlags.None);
+            }
+        });
+        sender.Start();
+        var back = new byte[size];
+        int got = 0;
+        while (got < size)
+        {
+            int n = client.Receive(back, got, size - got, SocketFlags.None);
+            Assert.True(n > 0, $"the server closed after {got} of {size} bytes");
+            got += n;
+        }
+
+        Assert.True(sender.Join(TimeSpan.FromSeconds(20)));
+        Assert.Equal(payload, back);
+    }
+
+    [Fact]
+    public void APeerThatResetsMidStreamClosesTheChannelOnceAndTheLoopGoesOn()
+    {
+        using var map = new SocketMap();
+        var acceptor = new Acceptor(map, (s, m) => new Echo(s, m));
+        Socket client = Connect(acceptor.Address);
+        client.Send(new byte[100_000]);
+        Drive.Until(map, () => acceptor.Channels.Count == 1 && ((Echo)acceptor.Channels[0]).Received > 0, kind: PollerKind.IoUring);
+        client.LingerState = new LingerOption(true, 0); // close with RST, the rest unread
+        client.Close();
+        var echo = (Echo)acceptor.Channels[0];
+        Drive.Until(map, () => echo.Fileno < 0, kind: PollerKind.IoUring);
+        Assert.Equal(1, echo.CloseCalls);
+        Assert.Equal(1, map.Count); // the listener
+
+        using Socket second = Connect(acceptor.Address);
+        second.Send("again"u8);
+        var buf = new byte[5];
+        int got = 0;
+        var reader = Task.Run(() =>
+        {
+            while (got < 5)
+            {
+                got += second.Receive(buf, got, 5 - got, SocketFlags.None);
+            }
+        });
+        Drive.Until(map, () => reader.IsCompleted, kind: PollerKind.IoUring);
+        Assert.Equal("again"u8.ToArray(), buf);
+    }
+
+    [Fact]
+    public void APeerThatHalfClosesMidStreamGetsEverythingBackThenTheEnd()
+    {
+        using var map = new SocketMap();
+        var acceptor = new Acceptor(map, (s, m) => new Echo(s, m));
+        using Socket client = Connect(acceptor.Address);
+        var payload = new byte[200_000];
+        new Random(7).NextBytes(payload);
+        byte[]? back = null;
+        var reader = Task.Run(() => back = Drive.ReadToEnd(client));
+        var sender = Task.Run(() =>
+        {
+            client.Send(payload);
+            client.Shutdown(SocketShutdown.Send);
+        });
+        Drive.Until(map, () => reader.IsCompleted, kind: PollerKind.IoUring);
+        Assert.True(reader.IsCompleted);
+        Assert.Equal(payload, back);
+        Assert.Equal(1, map.Count);
+    }
+
+    /// <summary>An armed poll holds its socket: closing the channel must cancel it, or the peer never sees the end.</summary>
+    [Fact]
+    public void AChannelClosedInACallbackIsClosedForThePeerAtOnceEvenWhenTheLoopStops()
+    {
+        using var map = new SocketMap();
+        var acceptor = new Acceptor(map, (s, m) => new ClosingOnFirstByte(s, m));
+        using Socket client = Connect(acceptor.Address);
+        client.Send("x"u8);
+        Drive.Until(map, () => acceptor.Channels.Count == 1 && acceptor.Channels[0].Fileno < 0, kind: PollerKind.IoUring);
+        Assert.True(acceptor.Channels[0].Fileno < 0);
+        // The loop runs no further pass: the end of stream must already be on its way.
+        client.ReceiveTimeout = 5000;
+        Assert.Equal(0, client.Receive(new byte[1]));
+    }
+
+    private sealed class ClosingOnFirstByte : AsyncChat
+    {
+        public ClosingOnFirstByte(Socket s, SocketMap m) : base(s, m) => SetTerminator(Terminator.None);
+
+        protected override void CollectIncomingData(ReadOnlySpan<byte> data) => Close();
+
+        protected override void FoundTerminator()
+        {
+        }
+    }
+
+    /// <summary>A map closed from a thread that is not its loop's (its ring takes submissions from one thread only) still closes every socket, and the loop serves again afterwards.</summary>
+    [Fact]
+    public void AMapClosedFromAnotherThreadClosesItsSocketsAndTheLoopServesAgainAfterwards()
+    {
+        using var map = new SocketMap();
+        Acceptor? acceptor = null;
+        Socket? client = null;
+        var t = new Thread(() =>
+        {
+            acceptor = new Acceptor(map, (s, m) => new Echo(s, m));
+            client = Connect(acceptor.Address);
+            Drive.Until(map, () => acceptor.Channels.Count == 1, kind: PollerKind.IoUring);
+        });
+        t.Start();
+        Assert.True(t.Join(TimeSpan.FromSeconds(20)));
+        Assert.Single(acceptor!.Channels);
+
+        acceptor.Channels[0].Close(); // on this thread, not the loop's
+        client!.ReceiveTimeout = 5000;
+        Assert.Equal(0, client.Receive(new byte[1]));
+        client.Dispose();
+
+        using Socket second = Connect(acceptor.Address);
+        second.Send("after"u8);
+        var buf = new byte[5];
+        int got = 0;
+        var reader = Task.Run(() =>
+        {
+            while (got < 5)
+            {
+                got += second.Receive(buf, got, 5 - got, SocketFlags.None);
+            }
+        });
+        Drive.Until(map, () => reader.IsCompleted, kind: PollerKind.IoUring);
+        Assert.Equal("after"u8.ToArray(), buf);
+    }
+
+    [Fact]
+    public void ManyConnectionsOpenedAndClosedReuseDescriptorNumbersWithoutCrossTalk()
+    {
+        Acceptor? acceptor = null;
+        using var loop = new LoopThread(map => acceptor = new Acceptor(map, (s, m) => new Echo(s, m)), PollerKind.IoUring);
+        var sw = Stopwatch.StartNew();
+        for (int round = 0; round < 200; round++)
+        {
+            using Socket a = Connect(acceptor!.Address);
+            using Socket b = Connect(acceptor.Address);
+            byte[] ma = BitConverter.GetBytes(round * 2);
+            byte[] mb = BitConverter.GetBytes(round * 2 + 1);
+            a.Send(ma);
+            b.Send(mb);
+            Assert.Equal(ma, ReadExactly(a, 4));
+            Assert.Equal(mb, ReadExactly(b, 4));
+        }
+
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(60));
+    }
+
+    private static byte[] ReadExactly(Socket s, int n)
+    {
+        var buf = new byte[n];
+        int got = 0;
+        while (got < n)
+        {
+            int r = s.Receive(buf, got, n - got, SocketFlags.None);
+            Assert.True(r > 0);
+            got += r;
+        }
+
+        return buf;
+    }
+}
