@@ -48,6 +48,11 @@ internal static partial class Libc
     internal const uint IORING_ASYNC_CANCEL_ALL = 1u << 0;
     internal const uint IORING_ASYNC_CANCEL_FD = 1u << 1;
 
+    // send(2) flags (Linux)
+    internal const uint MSG_DONTWAIT = 0x40;
+    internal const uint MSG_WAITALL = 0x100;
+    internal const uint MSG_NOSIGNAL = 0x4000;
+
     internal const int PROT_READ = 0x1;
     internal const int PROT_WRITE = 0x2;
     internal const int MAP_SHARED = 0x01;
@@ -171,6 +176,9 @@ internal static partial class Libc
 
     internal static unsafe int IoUringEnter(int fd, uint toSubmit, uint minComplete, uint flags, void* arg, nint argSize) =>
         (int)Syscall6(SYS_io_uring_enter, fd, (nint)toSubmit, (nint)minComplete, (nint)flags, (nint)arg, argSize);
+
+    [LibraryImport(Libraries.Libc, EntryPoint = "send", SetLastError = true)]
+    internal static unsafe partial nint Send(int fd, byte* buf, nuint len, int flags);
 
     [LibraryImport(Libraries.Libc, EntryPoint = "mmap", SetLastError = true)]
     internal static unsafe partial void* Mmap(void* addr, nuint length, int prot, int flags, int fd, long offset);

@@ -22,16 +22,19 @@ namespace Asyncore.Polling;
 /// everything, and the loop's next pass makes a new one (<see cref="UsableHere"/>).
 /// </remarks>
 [SupportedOSPlatform("linux")]
-internal sealed class IoUringPoller : IPoller
+internal sealed unsafe partial class IoUringPoller : IPoller
 {
-    /// <summary>user_data of entries whose completions mean nothing (removals).</summary>
+    /// <summary>user_data of entries whose completions mean nothing (removals, cancellations).</summary>
     private const ulong Ignored = ulong.MaxValue;
+
+    /// <summary>The top bit of a generation marks a send's user_data; poll generations never have it.</summary>
+    private const uint SendBit = 0x8000_0000;
 
     /// <summary>Tests: the errno io_uring_setup is made to fail with on this thread (0: the real call).</summary>
     [ThreadStatic]
     internal static int t_refuseSetup;
 
-    private readonly IoUringRing _ring;
+    private IoUringRing _ring;
     private readonly Dictionary<nint, Watch> _watched = new();
     private readonly List<nint> _toArm = new();
     private uint _generation;
@@ -46,6 +49,38 @@ internal sealed class IoUringPoller : IPoller
     }
 
     private IoUringPoller(IoUringRing ring) => _ring = ring;
+
+    /// <summary>Makes a new ring on this thread when the current one may not be used here, keeping every watch and send.</summary>
+    /// <returns>False when no ring can be made now (the loop then starts another backend).</returns>
+    internal bool Rehome()
+    {
+        if (_ring.UsableHere)
+        {
+            return true;
+        }
+
+        IoUringRing? ring = IoUringRing.TryCreate(sqEntries: 256, cqEntries: 4096, out _);
+        if (ring is null)
+        {
+            return false;
+        }
+
+        IoUringRing old = _ring;
+        ulong oldEpoch = old.Epoch;
+        _ring = ring;
+        old.Dispose(); // cancels what the old ring had in flight
+        _toArm.Clear();
+        foreach (nint fd in _watched.Keys)
+        {
+            ref Watch w = ref CollectionsMarshal.GetValueRefOrNullRef(_watched, fd);
+            w.Armed = false;
+            w.QueuedToArm = true;
+            _toArm.Add(fd);
+        }
+
+        RehomeSends(oldEpoch);
+        return true;
+    }
 
     /// <summary>Makes a poller, or says why io_uring cannot be used here (the errno of io_uring_setup or the mapping).</summary>
     internal static IoUringPoller? TryCreate(out int errno)
@@ -121,22 +156,48 @@ internal sealed class IoUringPoller : IPoller
             return;
         }
 
-        if (!_watched.Remove(fd, out Watch w) || !w.Armed)
+        bool armed = _watched.Remove(fd, out Watch w) && w.Armed;
+        _senders.Remove(fd, out IoUringSender? sender);
+        if (!armed && sender is not { InFlight: true })
         {
+            if (sender is not null)
+            {
+                Forget(sender);
+            }
+
             return;
         }
 
         if (!_ring.UsableHere)
         {
-            // Only the ring's own thread may submit: close the ring, which cancels every poll (and drops
-            // the files they hold); the loop makes a new ring on its next pass.
+            // Only the ring's own thread may submit. A send the kernel has not seen yet goes out as a plain
+            // send now, in order; then the ring is closed, which cancels every poll (and drops the files
+            // they hold). The loop makes a new ring on its next pass (Rehome).
+            if (sender is not null)
+            {
+                SendUnsubmittedPlainly(sender, _ring.Epoch);
+            }
+
             _ring.Dispose();
             return;
         }
 
-        Disarm(ref w, fd);
-        // Now, before the channel closes its socket: a poll still armed would keep the socket open.
+        if (armed)
+        {
+            Disarm(ref w, fd);
+        }
+
+        // Now, before the channel closes its socket: a poll still armed would keep the socket open, and a
+        // send not handed to the kernel yet would name a descriptor number that may be reused.
         _ring.Submit();
+        if (sender is { InFlight: true })
+        {
+            DetachInFlight(sender);
+        }
+        else if (sender is not null)
+        {
+            Forget(sender);
+        }
     }
 
     public int Wait(int timeoutMs, Span<PollEvent> ready)
@@ -182,6 +243,16 @@ internal sealed class IoUringPoller : IPoller
 
             nint fd = (int)(uint)cqe.UserData;
             uint generation = (uint)(cqe.UserData >> 32);
+            if ((generation & SendBit) != 0)
+            {
+                if (SendCompleted(cqe, fd, generation) is { } flags2 && flags2 != PollFlags.None)
+                {
+                    ready[written++] = new PollEvent(fd, flags2);
+                }
+
+                continue;
+            }
+
             ref Watch w = ref CollectionsMarshal.GetValueRefOrNullRef(_watched, fd);
             if (System.Runtime.CompilerServices.Unsafe.IsNullRef(ref w) || !w.Armed || w.ArmedGeneration != generation)
             {
@@ -230,7 +301,7 @@ internal sealed class IoUringPoller : IPoller
                 continue;
             }
 
-            uint generation = ++_generation;
+            uint generation = NextGeneration();
             ref Libc.IoUringSqe sqe = ref _ring.NextSqe();
             sqe.Opcode = Libc.IORING_OP_POLL_ADD;
             sqe.Fd = (int)fd;
@@ -261,5 +332,23 @@ internal sealed class IoUringPoller : IPoller
 
     private static ulong UserData(nint fd, uint generation) => ((ulong)generation << 32) | (uint)(int)fd;
 
-    public void Dispose() => _ring.Dispose();
+    /// <summary>A fresh generation, never 0 and never with <see cref="SendBit"/>.</summary>
+    private uint NextGeneration()
+    {
+        _generation = (_generation + 1) & ~SendBit;
+        if (_generation == 0)
+        {
+            _generation = 1;
+        }
+
+        return _generation;
+    }
+
+    public void Dispose()
+    {
+        ulong epoch = _ring.Epoch;
+        bool disposed = _ring.Disposed;
+        _ring.Dispose();
+        DisposeSends(epoch, disposed);
+    }
 }

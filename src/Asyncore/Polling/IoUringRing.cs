@@ -103,6 +103,9 @@ internal sealed unsafe class IoUringRing : IDisposable
     /// <summary>Whether the ring was closed.</summary>
     internal bool Disposed => _disposed;
 
+    /// <summary>How many times entries were handed to the kernel: an entry taken at one epoch is still editable while the epoch is the same.</summary>
+    internal ulong Epoch { get; private set; }
+
     /// <summary>Entries taken but not handed to the kernel yet.</summary>
     internal uint Unsubmitted => _unsubmitted;
 
@@ -203,6 +206,11 @@ internal sealed unsafe class IoUringRing : IDisposable
 
         uint flags = Libc.IORING_ENTER_EXT_ARG | (getEvents || minComplete > 0 ? Libc.IORING_ENTER_GETEVENTS : 0);
         int rc = Libc.IoUringEnter(_fd, toSubmit, minComplete, flags, &arg, sizeof(Libc.IoUringGeteventsArg));
+        if (toSubmit > 0)
+        {
+            Epoch++;
+        }
+
         if (rc >= 0)
         {
             // Whatever the kernel did not take (it stops at a broken entry without SUBMIT_ALL) stays in the ring.
@@ -227,6 +235,21 @@ internal sealed unsafe class IoUringRing : IDisposable
 
         cqe = _cqes[head & _cqMask];
         return true;
+    }
+
+    /// <summary>Whether a completion with this user_data is waiting to be read.</summary>
+    internal bool HasCompletionFor(ulong userData)
+    {
+        uint tail = Volatile.Read(ref *_cqTail);
+        for (uint head = *_cqHead; head != tail; head++)
+        {
+            if (_cqes[head & _cqMask].UserData == userData)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>Whether completions are waiting to be read.</summary>

@@ -49,6 +49,9 @@ internal sealed class ReactorCore : IDisposable
     /// <summary>The loop's timers.</summary>
     internal TimerHeap Timers => _timers;
 
+    /// <summary>The backend in use, null before the first pass.</summary>
+    internal IPoller? Poller => _poller;
+
     /// <summary>The name of the backend in use ("epoll", "io_uring", ...), null before the first pass.</summary>
     internal string? BackendName => _poller?.Name;
 
@@ -129,9 +132,11 @@ internal sealed class ReactorCore : IDisposable
             channel.Registration = null;
         }
 
+        // A channel that sent through io_uring is removed even when unwatched: its send goes to the kernel before its socket closes.
+        bool sent = reg.Channel?.HasUringSender == true;
         reg.Channel = null;
         reg.Armed = false;
-        if (reg.Mask != PollFlags.None)
+        if (reg.Mask != PollFlags.None || sent)
         {
             reg.Mask = PollFlags.None;
             _poller?.Remove(reg.Fd);
@@ -356,6 +361,11 @@ internal sealed class ReactorCore : IDisposable
         if (_poller is not null && _pollerKind == kind && _poller.UsableHere)
         {
             return _poller;
+        }
+
+        if (OperatingSystem.IsLinux() && _poller is IoUringPoller ring && _pollerKind == kind && ring.Rehome())
+        {
+            return ring; // a new ring on this thread, with every watch and send carried over
         }
 
         // A different kind, or an io_uring this thread may not submit to (made by another thread for a

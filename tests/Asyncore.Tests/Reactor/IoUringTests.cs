@@ -151,6 +151,7 @@ public class IoUringTests
 
         Assert.True(sender.Join(TimeSpan.FromSeconds(20)));
         Assert.Equal(payload, back);
+        Assert.Equal(KernelAllowsIoUring(), acceptor.Channels[0].HasUringSender); // the replies went through the ring
     }
 
     [Fact]
@@ -286,6 +287,156 @@ public class IoUringTests
         }
 
         Assert.True(sw.Elapsed < TimeSpan.FromSeconds(60));
+    }
+
+    /// <summary>Pushes <see cref="Total"/> bytes of a counting pattern on connect, counting what its sends accepted.</summary>
+    private sealed class Firehose : AsyncChat
+    {
+        public const int Total = 8 << 20;
+
+        public Firehose(Socket s, SocketMap m, bool closeWhenDone) : base(s, m)
+        {
+            SetTerminator(Terminator.None);
+            var block = new byte[1 << 20];
+            for (int i = 0; i < Total; i += block.Length)
+            {
+                for (int j = 0; j < block.Length; j++)
+                {
+                    block[j] = Pattern(i + j);
+                }
+
+                Push(block);
+            }
+
+            if (closeWhenDone)
+            {
+                CloseWhenDone();
+            }
+        }
+
+        public long Accepted { get; private set; }
+
+        public static byte Pattern(long at) => (byte)(at * 31 + (at >> 11));
+
+        public override int Send(ReadOnlySpan<byte> data)
+        {
+            int n = base.Send(data);
+            Accepted += n;
+            return n;
+        }
+
+        protected override void CollectIncomingData(ReadOnlySpan<byte> data)
+        {
+        }
+
+        protected override void FoundTerminator()
+        {
+        }
+    }
+
+    private static void AssertPattern(byte[] got, long length)
+    {
+        Assert.Equal(length, got.Length);
+        for (int i = 0; i < got.Length; i++)
+        {
+            if (got[i] != Firehose.Pattern(i))
+            {
+                Assert.Fail($"byte {i} is {got[i]}, expected {Firehose.Pattern(i)}");
+            }
+        }
+    }
+
+    /// <summary>A peer that stops reading: the channel's sends stop being accepted once the socket and one ring buffer are full, and nothing is lost or reordered when it reads again.</summary>
+    [Fact]
+    public void APeerThatStopsReadingHoldsTheRingAtItsCapAndGetsEverythingWhenItReads()
+    {
+        using var map = new SocketMap();
+        var acceptor = new Acceptor(map, (s, m) => new Firehose(s, m, closeWhenDone: true));
+        using Socket client = Connect(acceptor.Address);
+        client.ReceiveBufferSize = 64 << 10;
+        Drive.Until(map, () => acceptor.Channels.Count == 1, kind: PollerKind.IoUring);
+        var hose = (Firehose)acceptor.Channels[0];
+        long last = -1;
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            Drive.Until(map, () => false, seconds: 0.3, kind: PollerKind.IoUring);
+            if (hose.Accepted == last)
+            {
+                break; // nothing more taken: the socket is full and the ring holds at most its cap
+            }
+
+            last = hose.Accepted;
+        }
+
+        Assert.Equal(last, hose.Accepted);
+        Assert.True(hose.Accepted < Firehose.Total / 2, $"{hose.Accepted} bytes accepted by a peer that reads nothing");
+
+        byte[]? got = null;
+        var reader = new Thread(() => got = Drive.ReadToEnd(client));
+        reader.Start();
+        Drive.Until(map, () => !reader.IsAlive, seconds: 30, kind: PollerKind.IoUring);
+        Assert.True(reader.Join(TimeSpan.FromSeconds(5)));
+        AssertPattern(got!, Firehose.Total);
+        Assert.Equal(1, map.Count);
+    }
+
+    /// <summary>Close with sends in the ring: the peer gets a prefix of what was pushed, then the end; the loop goes on and nothing touches the closed channel.</summary>
+    [Fact]
+    public void ACloseWithSendsInTheRingEndsThePeersStreamWithAPrefix()
+    {
+        using var map = new SocketMap();
+        var acceptor = new Acceptor(map, (s, m) => new Firehose(s, m, closeWhenDone: false));
+        using Socket client = Connect(acceptor.Address);
+        Drive.Until(map, () => acceptor.Channels.Count == 1 && ((Firehose)acceptor.Channels[0]).Accepted > 0, kind: PollerKind.IoUring);
+        var hose = (Firehose)acceptor.Channels[0];
+        Drive.Until(map, () => false, seconds: 0.2, kind: PollerKind.IoUring);
+        hose.Close(); // on the loop's thread, with a send in the ring or just completed
+        byte[]? got = null;
+        var reader = new Thread(() => got = Drive.ReadToEnd(client));
+        reader.Start();
+        Drive.Until(map, () => !reader.IsAlive, seconds: 20, kind: PollerKind.IoUring);
+        Assert.True(reader.Join(TimeSpan.FromSeconds(5)), "the peer never saw the end of the stream");
+        Assert.True(got!.Length <= hose.Accepted);
+        for (int i = 0; i < got.Length; i++)
+        {
+            if (got[i] != Firehose.Pattern(i))
+            {
+                Assert.Fail($"byte {i} is {got[i]}, expected {Firehose.Pattern(i)}");
+            }
+        }
+
+        Assert.Equal(1, map.Count);
+    }
+
+    /// <summary>A reply pushed and the channel closed at once, over and over: every reply reaches its own client whole, though descriptor numbers are reused at once.</summary>
+    [Fact]
+    public void RepliesPushedThenClosedAtOnceReachTheirOwnClientsWhileNumbersAreReused()
+    {
+        Acceptor? acceptor = null;
+        using var loop = new LoopThread(map => acceptor = new Acceptor(map, (s, m) => new AnswerAndClose(s, m)), PollerKind.IoUring);
+        for (int round = 0; round < 300; round++)
+        {
+            using Socket a = Connect(acceptor!.Address);
+            using Socket b = Connect(acceptor.Address);
+            a.Send(System.Text.Encoding.ASCII.GetBytes($"a{round}\n"));
+            b.Send(System.Text.Encoding.ASCII.GetBytes($"b{round}\n"));
+            Assert.Equal($"re a{round}\n" + new string('a', 5000), System.Text.Encoding.ASCII.GetString(Drive.ReadToEnd(a)));
+            Assert.Equal($"re b{round}\n" + new string('b', 5000), System.Text.Encoding.ASCII.GetString(Drive.ReadToEnd(b)));
+        }
+    }
+
+    private sealed class AnswerAndClose : RecordingChat
+    {
+        public AnswerAndClose(Socket s, SocketMap m) : base(s, m)
+        {
+        }
+
+        protected override void OnMessage(string message)
+        {
+            Push(System.Text.Encoding.ASCII.GetBytes($"re {message}\n" + new string(message[0], 5000)));
+            Close(); // straight after Push, inside the pass
+        }
     }
 
     private static byte[] ReadExactly(Socket s, int n)
