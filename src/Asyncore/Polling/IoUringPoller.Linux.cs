@@ -151,13 +151,27 @@ internal sealed unsafe partial class IoUringPoller : IPoller
 
     public void Remove(nint fd)
     {
-        if (_ring.Disposed)
+        bool armed = _watched.Remove(fd, out Watch w) && w.Armed;
+        _senders.Remove(fd, out IoUringSender? sender);
+        if (!armed && sender is null)
         {
             return;
         }
 
-        bool armed = _watched.Remove(fd, out Watch w) && w.Armed;
-        _senders.Remove(fd, out IoUringSender? sender);
+        if (!_ring.UsableHere)
+        {
+            // Only the ring's own thread may submit (or the ring is closed already). A send the kernel has
+            // not seen yet goes out as a plain send now, in order; then the ring is closed, which cancels
+            // every poll (and drops the files they hold). The loop makes a new ring on its next pass (Rehome).
+            if (sender is not null)
+            {
+                SendUnsubmittedPlainly(sender, _ring.Epoch);
+            }
+
+            _ring.Dispose();
+            return;
+        }
+
         if (!armed && sender is not { InFlight: true })
         {
             if (sender is not null)
@@ -165,20 +179,6 @@ internal sealed unsafe partial class IoUringPoller : IPoller
                 Forget(sender);
             }
 
-            return;
-        }
-
-        if (!_ring.UsableHere)
-        {
-            // Only the ring's own thread may submit. A send the kernel has not seen yet goes out as a plain
-            // send now, in order; then the ring is closed, which cancels every poll (and drops the files
-            // they hold). The loop makes a new ring on its next pass (Rehome).
-            if (sender is not null)
-            {
-                SendUnsubmittedPlainly(sender, _ring.Epoch);
-            }
-
-            _ring.Dispose();
             return;
         }
 
