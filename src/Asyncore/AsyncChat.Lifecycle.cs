@@ -83,7 +83,7 @@ public abstract partial class AsyncChat
 
         try
         {
-            if (socket.Available == 0)
+            if (socket.Available == 0 && !RingInputWaiting)
             {
                 return false;
             }

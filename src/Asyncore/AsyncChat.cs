@@ -314,7 +314,7 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
     {
         try
         {
-            return TlsInputBuffered || (Socket is { } socket && socket.Available > 0);
+            return TlsInputBuffered || RingInputWaiting || (Socket is { } socket && socket.Available > 0);
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {

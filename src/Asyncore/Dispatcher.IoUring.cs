@@ -8,6 +8,81 @@ namespace Asyncore;
 public partial class Dispatcher
 {
     private IoUringSender? _uringSend;
+    private IoUringReceiver? _uringRecv;
+
+    /// <summary>
+    /// Whether the io_uring backend may receive for this channel: a connected plain <see cref="AsyncChat"/>
+    /// (the library reads it, through <see cref="SocketRecvRaw"/> only); the loop also requires the library's own predicates.
+    /// </summary>
+    internal bool RingReadsAllowed => this is AsyncChat && _tls is null && Socket is not null && Connected && !Accepting;
+
+    /// <summary>Whether this channel has read through the ring (tests).</summary>
+    internal bool HasUringReceiver => _uringRecv is not null;
+
+    /// <summary>Bytes (or an end of stream, or an error) the ring received for this channel that it has not read yet.</summary>
+    private protected bool RingInputWaiting => _uringRecv is { } r && r.HasInput;
+
+    /// <summary>
+    /// Reads from what the ring received, when this channel's reads go through it: bytes, 0 at the end
+    /// of stream, <see cref="WouldBlock"/>, or the result of a failed receive as recv(2) errors are.
+    /// </summary>
+    /// <returns>False when the plain recv(2) path applies.</returns>
+    private bool TryUringRecv(Span<byte> buffer, out int result)
+    {
+        result = 0;
+        if (!OperatingSystem.IsLinux())
+        {
+            return false;
+        }
+
+        IoUringReceiver? r = _uringRecv;
+        if (r is null || (r.Detached && !r.HasBytes))
+        {
+            _uringRecv = r = Registration?.Reactor.Poller is IoUringPoller poller ? poller.ReceiverFor(Registration.Fd, PollOwner) : null;
+            if (r is null)
+            {
+                return false;
+            }
+        }
+
+        IoUringPoller? owner = Registration?.Reactor.Poller as IoUringPoller;
+        int n = r.Detached || owner is null ? TakeCarry(r, buffer) : owner.Receive(r, buffer);
+        if (n == IoUringPoller.NotReceiving || (n == WouldBlock && r.Detached))
+        {
+            return false; // the ring does not read for it now (TLS started, or the backend went): recv(2)
+        }
+
+        if (n > 0)
+        {
+            AsyncoreMetrics.Received.Add(n);
+            Touch();
+            result = n;
+        }
+        else if (n == WouldBlock || n == 0)
+        {
+            result = n;
+        }
+        else
+        {
+            result = SocketErrorResult(SocketErrorOf(-n));
+        }
+
+        return true;
+    }
+
+    /// <summary>Bytes carried over from a replaced ring, once its receiver no longer belongs to a backend.</summary>
+    private static int TakeCarry(IoUringReceiver r, Span<byte> buffer)
+    {
+        if (r.Carry is not { } carry || r.CarryStart >= carry.Length)
+        {
+            return WouldBlock;
+        }
+
+        int take = Math.Min(buffer.Length, carry.Length - r.CarryStart);
+        carry.AsSpan(r.CarryStart, take).CopyTo(buffer);
+        r.CarryStart += take;
+        return take;
+    }
 
     /// <summary>Whether a send of this channel is in the ring still, so closing or shutting down must wait for it.</summary>
     internal bool HasUringSender => _uringSend is not null;

@@ -578,6 +578,14 @@ public partial class Dispatcher
     private int SocketRecvRaw(Span<byte> buffer)
     {
         Socket socket = Socket ?? throw Errors.NoSocket();
+        if (_uringRecv is not null || Registration?.Reactor.Poller is IoUringPoller)
+        {
+            if (TryUringRecv(buffer, out int fromRing))
+            {
+                return fromRing;
+            }
+        }
+
         int received;
         SocketError error;
         try

@@ -25,6 +25,7 @@ internal static partial class Libc
     internal const uint IORING_FEAT_SINGLE_MMAP = 1u << 0;
     internal const uint IORING_FEAT_NODROP = 1u << 1;
     internal const uint IORING_FEAT_EXT_ARG = 1u << 8;
+    internal const uint IORING_FEAT_MIN_TIMEOUT = 1u << 15;
 
     // io_uring_enter flags
     internal const uint IORING_ENTER_GETEVENTS = 1u << 0;
@@ -40,8 +41,21 @@ internal static partial class Libc
     internal const byte IORING_OP_POLL_REMOVE = 7;
     internal const byte IORING_OP_ASYNC_CANCEL = 14;
     internal const byte IORING_OP_SEND = 26;
+    internal const byte IORING_OP_RECV = 27;
+
+    // io_uring_register opcodes
+    internal const uint IORING_REGISTER_PBUF_RING = 22;
+
+    // sqe.ioprio for RECV
+    internal const ushort IORING_RECV_MULTISHOT = 1 << 1;
+
+    // cqe.flags
+    internal const uint IORING_CQE_F_BUFFER = 1u << 0;
+    internal const uint IORING_CQE_F_MORE = 1u << 1;
+    internal const int IORING_CQE_BUFFER_SHIFT = 16;
 
     // sqe.flags
+    internal const byte IOSQE_BUFFER_SELECT = 1 << 5;
     internal const byte IOSQE_CQE_SKIP_SUCCESS = 1 << 6;
 
     // cancel flags (sqe.cancel_flags)
@@ -56,6 +70,8 @@ internal static partial class Libc
     internal const int PROT_READ = 0x1;
     internal const int PROT_WRITE = 0x2;
     internal const int MAP_SHARED = 0x01;
+    internal const int MAP_PRIVATE = 0x02;
+    internal const int MAP_ANONYMOUS = 0x20;
     internal const int MAP_POPULATE = 0x8000;
 
     internal const int EINVAL = 22;
@@ -64,6 +80,7 @@ internal static partial class Libc
     internal const int EBUSY = 16;
     internal const int ECANCELED = 125;
     internal const int ENOMEM = 12;
+    internal const int ENOBUFS = 105;
 
     /// <summary>struct io_sqring_offsets.</summary>
     [StructLayout(LayoutKind.Sequential)]
@@ -153,6 +170,19 @@ internal static partial class Libc
         internal ulong Ts;
     }
 
+    /// <summary>struct io_uring_buf_reg (IORING_REGISTER_PBUF_RING).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct IoUringBufReg
+    {
+        internal ulong RingAddr;
+        internal uint RingEntries;
+        internal ushort Bgid;
+        internal ushort Flags;
+        internal ulong Resv0;
+        internal ulong Resv1;
+        internal ulong Resv2;
+    }
+
     /// <summary>struct __kernel_timespec.</summary>
     [StructLayout(LayoutKind.Sequential)]
     internal struct KernelTimespec
@@ -176,6 +206,9 @@ internal static partial class Libc
 
     internal static unsafe int IoUringEnter(int fd, uint toSubmit, uint minComplete, uint flags, void* arg, nint argSize) =>
         (int)Syscall6(SYS_io_uring_enter, fd, (nint)toSubmit, (nint)minComplete, (nint)flags, (nint)arg, argSize);
+
+    internal static unsafe int IoUringRegister(int fd, uint opcode, void* arg, uint count) =>
+        (int)Syscall6(SYS_io_uring_register, fd, (nint)opcode, (nint)arg, (nint)count, 0, 0);
 
     [LibraryImport(Libraries.Libc, EntryPoint = "send", SetLastError = true)]
     internal static unsafe partial nint Send(int fd, byte* buf, nuint len, int flags);

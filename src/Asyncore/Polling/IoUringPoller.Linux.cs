@@ -46,9 +46,18 @@ internal sealed unsafe partial class IoUringPoller : IPoller
         internal bool Armed;
         internal bool QueuedToArm;
         internal uint ArmedGeneration;
+
+        /// <summary>Reading goes through the channel's multishot receive; the poll covers the rest of the mask.</summary>
+        internal bool OwnReads;
+
+        internal readonly PollFlags PollMask => OwnReads ? Mask & ~PollFlags.In : Mask;
     }
 
-    private IoUringPoller(IoUringRing ring) => _ring = ring;
+    private IoUringPoller(IoUringRing ring)
+    {
+        _ring = ring;
+        _buffers = RegisterBuffers();
+    }
 
     /// <summary>Makes a new ring on this thread when the current one may not be used here, keeping every watch and send.</summary>
     /// <returns>False when no ring can be made now (the loop then starts another backend).</returns>
@@ -67,8 +76,10 @@ internal sealed unsafe partial class IoUringPoller : IPoller
 
         IoUringRing old = _ring;
         ulong oldEpoch = old.Epoch;
+        CarryOverReceives(detach: false); // before the old ring's buffers are left behind
         _ring = ring;
         old.Dispose(); // cancels what the old ring had in flight
+        _buffers = RegisterBuffers();
         _toArm.Clear();
         foreach (nint fd in _watched.Keys)
         {
@@ -111,6 +122,7 @@ internal sealed unsafe partial class IoUringPoller : IPoller
             return; // closed by a removal from another thread; the loop replaces this poller on its next pass
         }
 
+        bool reads = target.OwnReads && (interest & PollFlags.In) != 0 && RingReads;
         ref Watch w = ref CollectionsMarshal.GetValueRefOrNullRef(_watched, target.Fd);
         bool known = !System.Runtime.CompilerServices.Unsafe.IsNullRef(ref w);
         if (known && !ReferenceEquals(w.Owner, target.Owner))
@@ -119,6 +131,7 @@ internal sealed unsafe partial class IoUringPoller : IPoller
             Disarm(ref w, target.Fd);
             w.Owner = target.Owner;
             w.Mask = PollFlags.None;
+            w.OwnReads = false;
         }
 
         if (interest == PollFlags.None)
@@ -129,30 +142,53 @@ internal sealed unsafe partial class IoUringPoller : IPoller
                 _watched.Remove(target.Fd);
             }
 
+            SetWant(target.Fd, target.Owner, want: false);
             return;
         }
 
         if (!known)
         {
-            _watched[target.Fd] = new Watch { Mask = interest, Owner = target.Owner, QueuedToArm = true };
+            _watched[target.Fd] = new Watch { Mask = interest, Owner = target.Owner, QueuedToArm = true, OwnReads = reads };
             _toArm.Add(target.Fd);
+            SetWant(target.Fd, target.Owner, reads);
             return;
         }
 
-        if (w.Mask == interest)
+        if (w.Mask == interest && w.OwnReads == reads)
         {
             return;
         }
 
+        PollFlags before = w.PollMask;
         w.Mask = interest;
-        Disarm(ref w, target.Fd);
-        QueueArm(ref w, target.Fd);
+        w.OwnReads = reads;
+        if (w.PollMask != before || !w.Armed)
+        {
+            Disarm(ref w, target.Fd);
+            QueueArm(ref w, target.Fd);
+        }
+
+        SetWant(target.Fd, target.Owner, reads);
     }
 
     public void Remove(nint fd)
     {
         bool armed = _watched.Remove(fd, out Watch w) && w.Armed;
         _senders.Remove(fd, out IoUringSender? sender);
+        _receivers.Remove(fd, out IoUringReceiver? receiver);
+        if (!_ring.UsableHere)
+        {
+            if (receiver is not null)
+            {
+                receiver.Detached = true;
+                armed |= receiver.Armed;
+            }
+        }
+        else if (receiver is not null)
+        {
+            armed |= DetachReceiver(receiver);
+        }
+
         if (!armed && sender is null)
         {
             return;
@@ -182,7 +218,7 @@ internal sealed unsafe partial class IoUringPoller : IPoller
             return;
         }
 
-        if (armed)
+        if (w.Armed)
         {
             Disarm(ref w, fd);
         }
@@ -200,33 +236,46 @@ internal sealed unsafe partial class IoUringPoller : IPoller
         }
     }
 
+    /// <summary>
+    /// How long a wait that submits sends nobody waits for gives the kernel to bring one more
+    /// completion besides theirs, before a send's completion alone ends it (IORING_FEAT_MIN_TIMEOUT):
+    /// a request answered costs one system call, and a send stuck in a full socket delays other events
+    /// by at most this.
+    /// </summary>
+    private const uint SilentSendWaitUsec = 1000;
+
     public int Wait(int timeoutMs, Span<PollEvent> ready)
     {
-        ArmQueued();
-        int written = Reap(ready);
-        uint min = written > 0 || timeoutMs == 0 ? 0u : 1u;
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
-        int remaining = timeoutMs;
         while (true)
         {
-            int errno = _ring.Enter(min, remaining, getEvents: true);
-            if (errno == 0 || errno == Libc.ETIME || errno == Libc.EBUSY || errno == Libc.EAGAIN)
-            {
-                break;
-            }
+            _waitCount++;
+            ArmQueued();
+            ArmQueuedRecvs();
+            int written = Reap(ready);
+            written += ReportInput(ready[written..]);
+            int remaining = timeoutMs < 0 ? -1 : Math.Max(0, timeoutMs - (int)System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            bool look = written > 0 || remaining == 0;
 
-            if (errno != Libc.EINTR)
+            // A send's completion is a completion too: counted, so that it alone does not end the wait.
+            uint silent = _ring.MinTimeout ? SilentSendsToSubmit : 0;
+            uint min = look ? 0u : 1u + silent;
+            int errno = _ring.Enter(min, remaining, getEvents: true, silent > 0 ? SilentSendWaitUsec : 0);
+            if (errno is not (0 or Libc.ETIME or Libc.EBUSY or Libc.EINTR) && errno != Libc.EAGAIN)
             {
                 throw Errors.IOError(errno);
             }
 
-            if (timeoutMs >= 0)
+            written += Reap(ready[written..]);
+            written += ReportInput(ready[written..]);
+            if (written > 0 || look || errno == Libc.ETIME)
             {
-                remaining = Math.Max(0, timeoutMs - (int)System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                return written;
             }
-        }
 
-        return written + Reap(ready[written..]);
+            // Woken by completions that ask nothing of the channels (a send nobody waits for, a poll
+            // removed since): wait on for the rest of the time instead of making an empty pass.
+        }
     }
 
     /// <summary>Reads completions into <paramref name="ready"/> until either runs out.</summary>
@@ -243,6 +292,12 @@ internal sealed unsafe partial class IoUringPoller : IPoller
 
             nint fd = (int)(uint)cqe.UserData;
             uint generation = (uint)(cqe.UserData >> 32);
+            if ((generation & RecvBit) != 0 && (generation & SendBit) == 0)
+            {
+                RecvCompleted(cqe, fd, generation);
+                continue;
+            }
+
             if ((generation & SendBit) != 0)
             {
                 if (SendCompleted(cqe, fd, generation) is { } flags2 && flags2 != PollFlags.None)
@@ -268,6 +323,13 @@ internal sealed unsafe partial class IoUringPoller : IPoller
                 : PollFlags.Err;
             if (flags != PollFlags.None)
             {
+                if (w.OwnReads && _receivers.TryGetValue(fd, out IoUringReceiver? r) && r.Want && r.HasInput)
+                {
+                    // One event for the descriptor: its queued input is read before a hang-up closes it.
+                    flags |= PollFlags.In;
+                    r.ReportedWait = _waitCount;
+                }
+
                 ready[written++] = new PollEvent(fd, flags);
             }
         }
@@ -296,7 +358,7 @@ internal sealed unsafe partial class IoUringPoller : IPoller
             }
 
             w.QueuedToArm = false;
-            if (w.Armed || w.Mask == PollFlags.None)
+            if (w.Armed || w.PollMask == PollFlags.None)
             {
                 continue;
             }
@@ -305,7 +367,7 @@ internal sealed unsafe partial class IoUringPoller : IPoller
             ref Libc.IoUringSqe sqe = ref _ring.NextSqe();
             sqe.Opcode = Libc.IORING_OP_POLL_ADD;
             sqe.Fd = (int)fd;
-            sqe.OpFlags = (uint)(ushort)w.Mask; // poll32_events; the kernel adds POLLERR and POLLHUP
+            sqe.OpFlags = (uint)(ushort)w.PollMask; // poll32_events; the kernel adds POLLERR and POLLHUP
             sqe.UserData = UserData(fd, generation);
             w.Armed = true;
             w.ArmedGeneration = generation;
@@ -332,10 +394,10 @@ internal sealed unsafe partial class IoUringPoller : IPoller
 
     private static ulong UserData(nint fd, uint generation) => ((ulong)generation << 32) | (uint)(int)fd;
 
-    /// <summary>A fresh generation, never 0 and never with <see cref="SendBit"/>.</summary>
+    /// <summary>A fresh generation, never 0 and never with <see cref="SendBit"/> or <see cref="RecvBit"/>.</summary>
     private uint NextGeneration()
     {
-        _generation = (_generation + 1) & ~SendBit;
+        _generation = (_generation + 1) & ~(SendBit | RecvBit);
         if (_generation == 0)
         {
             _generation = 1;
@@ -346,6 +408,7 @@ internal sealed unsafe partial class IoUringPoller : IPoller
 
     public void Dispose()
     {
+        CarryOverReceives(detach: true);
         ulong epoch = _ring.Epoch;
         bool disposed = _ring.Disposed;
         _ring.Dispose();

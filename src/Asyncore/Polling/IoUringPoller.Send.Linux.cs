@@ -69,6 +69,14 @@ internal sealed unsafe partial class IoUringPoller
 
     private readonly Stack<nint> _freeBuffers = new();
 
+    /// <summary>SENDs taken at epoch <see cref="_silentEpoch"/> (not handed to the kernel yet) whose completion nobody waits for.</summary>
+    private uint _silentSends;
+
+    private ulong _silentEpoch;
+
+    /// <summary>How many completions of SENDs about to be submitted will not be worth waking for.</summary>
+    private uint SilentSendsToSubmit => _silentEpoch == _ring.Epoch ? _silentSends : 0;
+
     /// <summary>The sender of the channel whose socket is <paramref name="owner"/> under <paramref name="fd"/>.</summary>
     internal IoUringSender SenderFor(nint fd, object owner)
     {
@@ -147,6 +155,16 @@ internal sealed unsafe partial class IoUringPoller
         s.Sqe = (Libc.IoUringSqe*)Unsafe.AsPointer(ref sqe);
         s.SqeEpoch = _ring.Epoch; // read after NextSqe, which may have handed a full ring to the kernel
         s.InFlight = true;
+        if (!s.Notify)
+        {
+            if (_silentEpoch != _ring.Epoch)
+            {
+                _silentEpoch = _ring.Epoch; // those counted before were handed to the kernel already
+                _silentSends = 0;
+            }
+
+            _silentSends++;
+        }
     }
 
     /// <summary>A SEND completed: the event the channel hears, if any (write when it waited, an error closes).</summary>

@@ -46,6 +46,7 @@ internal sealed unsafe class IoUringRing : IDisposable
     {
         _fd = fd;
         SetupFlags = p.Flags;
+        MinTimeout = (p.Features & Libc.IORING_FEAT_MIN_TIMEOUT) != 0;
         _sqRingSize = p.SqOff.Array + p.SqEntries * sizeof(uint);
         _cqRingSize = p.CqOff.Cqes + p.CqEntries * (uint)sizeof(Libc.IoUringCqe);
         bool single = (p.Features & Libc.IORING_FEAT_SINGLE_MMAP) != 0;
@@ -90,6 +91,9 @@ internal sealed unsafe class IoUringRing : IDisposable
 
     /// <summary>The flags the kernel accepted.</summary>
     internal uint SetupFlags { get; }
+
+    /// <summary>The kernel takes a batch wait's minimum timeout (IORING_FEAT_MIN_TIMEOUT, 6.12).</summary>
+    internal bool MinTimeout { get; }
 
     /// <summary>Only the creating thread may submit (IORING_SETUP_SINGLE_ISSUER): others get EEXIST.</summary>
     internal bool SingleIssuer => (SetupFlags & Libc.IORING_SETUP_SINGLE_ISSUER) != 0;
@@ -189,7 +193,7 @@ internal sealed unsafe class IoUringRing : IDisposable
     /// completions, at most <paramref name="timeoutMs"/> milliseconds (negative: no limit).
     /// </summary>
     /// <returns>0, or the errno of the wait (ETIME when it timed out, EINTR when a signal cut it).</returns>
-    internal int Enter(uint minComplete, int timeoutMs, bool getEvents)
+    internal int Enter(uint minComplete, int timeoutMs, bool getEvents, uint minWaitUsec = 0)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         Volatile.Write(ref *_sqTail, _sqLocalTail);
@@ -197,6 +201,7 @@ internal sealed unsafe class IoUringRing : IDisposable
         Libc.KernelTimespec ts = default;
         Libc.IoUringGeteventsArg arg = default;
         arg.SigmaskSz = 8; // _NSIG / 8; no mask is passed
+        arg.MinWaitUsec = MinTimeout ? minWaitUsec : 0;
         if (minComplete > 0 && timeoutMs >= 0)
         {
             ts.TvSec = timeoutMs / 1000;
@@ -221,6 +226,14 @@ internal sealed unsafe class IoUringRing : IDisposable
         int errno = Marshal.GetLastPInvokeError();
         _unsubmitted = _sqLocalTail - Volatile.Read(ref *_sqHead);
         return errno;
+    }
+
+    /// <summary>io_uring_register on this ring.</summary>
+    /// <returns>0, or the errno.</returns>
+    internal int Register(uint opcode, void* arg, uint count)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return Libc.IoUringRegister(_fd, opcode, arg, count) < 0 ? Marshal.GetLastPInvokeError() : 0;
     }
 
     /// <summary>The completion at the head, if any; <see cref="Advance"/> consumes it.</summary>

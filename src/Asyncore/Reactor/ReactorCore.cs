@@ -132,8 +132,8 @@ internal sealed class ReactorCore : IDisposable
             channel.Registration = null;
         }
 
-        // A channel that sent through io_uring is removed even when unwatched: its send goes to the kernel before its socket closes.
-        bool sent = reg.Channel?.HasUringSender == true;
+        // io_uring hears of every channel that leaves, watched or not: its send goes to the kernel and its receive is cancelled before its socket closes.
+        bool sent = reg.Channel?.HasUringSender == true || _poller is IoUringPoller;
         reg.Channel = null;
         reg.Armed = false;
         if (reg.Mask != PollFlags.None || sent)
@@ -468,7 +468,7 @@ internal sealed class ReactorCore : IDisposable
         {
             try
             {
-                poller.SetInterest(new PollTarget(reg.Fd, obj.Socket, obj.PollOwner), flags);
+                poller.SetInterest(new PollTarget(reg.Fd, obj.Socket, obj.PollOwner, !reg.AskEveryPass && obj.RingReadsAllowed), flags);
             }
             catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ObjectDisposedException)
             {

@@ -63,6 +63,7 @@ public class IoUringTests
             // Kernels from 6.1 take the single-issuer, deferred-task-work setup: completions are posted only when the loop asks.
             using IoUringPoller p = IoUringPoller.TryCreate(out _)!;
             Assert.NotEqual(0u, p.SetupFlags & global::Asyncore.Interop.Libc.IORING_SETUP_DEFER_TASKRUN);
+            Assert.True(p.RingReads); // the provided-buffer ring (5.19 and later)
         }
     }
 
@@ -152,6 +153,7 @@ public class IoUringTests
         Assert.True(sender.Join(TimeSpan.FromSeconds(20)));
         Assert.Equal(payload, back);
         Assert.Equal(KernelAllowsIoUring(), acceptor.Channels[0].HasUringSender); // the replies went through the ring
+        Assert.Equal(KernelAllowsIoUring(), acceptor.Channels[0].HasUringReceiver); // and so did the requests
     }
 
     [Fact]
@@ -437,6 +439,111 @@ public class IoUringTests
             Push(System.Text.Encoding.ASCII.GetBytes($"re {message}\n" + new string(message[0], 5000)));
             Close(); // straight after Push, inside the pass
         }
+    }
+
+    /// <summary>Echoes, pausing its reads over a high-water mark of queued output (backpressure).</summary>
+    private sealed class PausingEcho : AsyncChat
+    {
+        public PausingEcho(Socket s, SocketMap m) : base(s, m)
+        {
+            SetTerminator(Terminator.None);
+            HighWaterMark = 64 << 10;
+            LowWaterMark = 16 << 10;
+        }
+
+        public int Pauses { get; private set; }
+
+        protected override void CollectIncomingData(ReadOnlySpan<byte> data) => Push(data);
+
+        protected override void FoundTerminator()
+        {
+        }
+
+        protected override void HandleBackpressure(bool readingPaused)
+        {
+            if (readingPaused)
+            {
+                Pauses++;
+            }
+        }
+    }
+
+    /// <summary>Reads paused by backpressure stop the ring's receive (what it already has stays queued); every byte still comes back, in order.</summary>
+    [Fact]
+    public void BackpressureStopsTheRingsReceiveAndEveryByteStillComesBackInOrder()
+    {
+        using var map = new SocketMap();
+        var acceptor = new Acceptor(map, (s, m) => new PausingEcho(s, m));
+        using Socket client = Connect(acceptor.Address);
+        client.ReceiveBufferSize = 64 << 10;
+        const int size = 6 << 20;
+        var payload = new byte[size];
+        new Random(11).NextBytes(payload);
+        var sender = new Thread(() => client.Send(payload));
+        sender.Start();
+        Drive.Until(map, () => acceptor.Channels.Count == 1 && ((PausingEcho)acceptor.Channels[0]).Pauses > 0, kind: PollerKind.IoUring);
+        var echo = (PausingEcho)acceptor.Channels[0];
+        Assert.True(echo.Pauses > 0, "the echo never paused");
+
+        var back = new byte[size];
+        int got = 0;
+        var reader = new Thread(() =>
+        {
+            while (got < size && client.Receive(back, got, size - got, SocketFlags.None) is > 0 and var n)
+            {
+                got += n;
+            }
+        });
+        reader.Start();
+        Drive.Until(map, () => !reader.IsAlive, seconds: 60, kind: PollerKind.IoUring);
+        Assert.True(reader.Join(TimeSpan.FromSeconds(5)));
+        Assert.True(sender.Join(TimeSpan.FromSeconds(5)));
+        Assert.Equal(size, got);
+        Assert.Equal(payload, back);
+        Assert.Equal(KernelAllowsIoUring(), echo.HasUringReceiver);
+    }
+
+    /// <summary>A loop whose passes run on two threads in turn (a new ring each time): the echo still gives back every byte in order.</summary>
+    [Fact]
+    public void PassesOnAlternatingThreadsKeepTheEchoWhole()
+    {
+        using var map = new SocketMap();
+        var acceptor = new Acceptor(map, (s, m) => new Echo(s, m));
+        using Socket client = Connect(acceptor.Address);
+        const int size = 512 << 10;
+        var payload = new byte[size];
+        new Random(5).NextBytes(payload);
+        var back = new byte[size];
+        int got = 0;
+        var reader = new Thread(() =>
+        {
+            while (got < size && client.Receive(back, got, size - got, SocketFlags.None) is > 0 and var n)
+            {
+                got += n;
+            }
+        });
+        reader.Start();
+        var sender = new Thread(() =>
+        {
+            for (int at = 0; at < size; at += 8192)
+            {
+                client.Send(payload, at, Math.Min(8192, size - at), SocketFlags.None);
+                Thread.Sleep(1);
+            }
+        });
+        sender.Start();
+        var sw = Stopwatch.StartNew();
+        while (reader.IsAlive && sw.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            var t = new Thread(() => Drive.Until(map, () => !reader.IsAlive, seconds: 0.05, kind: PollerKind.IoUring));
+            t.Start();
+            t.Join();
+        }
+
+        Assert.True(reader.Join(TimeSpan.FromSeconds(5)));
+        Assert.True(sender.Join(TimeSpan.FromSeconds(5)));
+        Assert.Equal(size, got);
+        Assert.Equal(payload, back);
     }
 
     private static byte[] ReadExactly(Socket s, int n)
