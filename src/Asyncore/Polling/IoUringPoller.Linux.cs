@@ -408,10 +408,16 @@ internal sealed unsafe partial class IoUringPoller : IPoller
 
     public void Dispose()
     {
+        ProvidedBuffers? buffers = _buffers;
+        bool quiet = EndReceives();
         CarryOverReceives(detach: true);
         ulong epoch = _ring.Epoch;
         bool disposed = _ring.Disposed;
         _ring.Dispose();
         DisposeSends(epoch, disposed);
+        if (quiet && buffers is not null)
+        {
+            FreeBuffers(buffers); // no receive can pick a buffer any more
+        }
     }
 }

@@ -486,6 +486,79 @@ internal sealed unsafe partial class IoUringPoller
         DetachReceiver(r);
     }
 
+    /// <summary>
+    /// Before the ring closes: cancels every receive and reads completions until each has ended (at
+    /// most 100 ms), so none can still pick a buffer.
+    /// </summary>
+    /// <returns>Whether every receive ended (the buffers may then be freed); false leaves them to the process.</returns>
+    private bool EndReceives()
+    {
+        if (_buffers is null)
+        {
+            return true;
+        }
+
+        if (!_ring.UsableHere)
+        {
+            return false;
+        }
+
+        foreach (IoUringReceiver r in _receivers.Values)
+        {
+            r.Want = false;
+            if (r.Armed && !r.Cancelling)
+            {
+                CancelRecv(r);
+            }
+        }
+
+        Span<PollEvent> ignored = stackalloc PollEvent[64];
+        long deadline = System.Diagnostics.Stopwatch.GetTimestamp() + System.Diagnostics.Stopwatch.Frequency / 10;
+        while (ReceivesArmed())
+        {
+            if (System.Diagnostics.Stopwatch.GetTimestamp() > deadline)
+            {
+                return false;
+            }
+
+            int errno = _ring.Enter(1, 10, getEvents: true);
+            if (errno is not (0 or Libc.ETIME or Libc.EINTR or Libc.EBUSY))
+            {
+                return false;
+            }
+
+            while (Reap(ignored) > 0)
+            {
+            }
+        }
+
+        return true;
+    }
+
+    private bool ReceivesArmed()
+    {
+        if (_detachedReceivers.Count > 0)
+        {
+            return true;
+        }
+
+        foreach (IoUringReceiver r in _receivers.Values)
+        {
+            if (r.Armed)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static void FreeBuffers(ProvidedBuffers b)
+    {
+        NativeMemory.AlignedFree(b.Memory);
+        Libc.Munmap(b.Ring, BufferCount * 16);
+    }
+
     /// <summary>Before the ring that owns the buffers closes: each receiver's unread bytes are copied out, so the channel still reads them.</summary>
     private void CarryOverReceives(bool detach)
     {
