@@ -323,7 +323,7 @@ internal sealed unsafe partial class IoUringPoller : IPoller
                 : PollFlags.Err;
             if (flags != PollFlags.None)
             {
-                if (w.OwnReads && _receivers.TryGetValue(fd, out IoUringReceiver? r) && r.Want && r.HasInput)
+                if ((w.Mask & PollFlags.In) != 0 && _receivers.TryGetValue(fd, out IoUringReceiver? r) && !r.Detached && ReferenceEquals(r.Owner, w.Owner) && r.HasInput)
                 {
                     // One event for the descriptor: its queued input is read before a hang-up closes it.
                     flags |= PollFlags.In;

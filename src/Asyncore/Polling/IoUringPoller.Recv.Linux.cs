@@ -351,7 +351,7 @@ internal sealed unsafe partial class IoUringPoller
                 continue;
             }
 
-            if (r.Want && r.ReportedWait != _waitCount && written < ready.Length)
+            if (r.ReportedWait != _waitCount && written < ready.Length && ReadingWanted(r))
             {
                 r.ReportedWait = _waitCount;
                 ready[written++] = new PollEvent(r.Fd, PollFlags.In);
@@ -361,19 +361,12 @@ internal sealed unsafe partial class IoUringPoller
         return written;
     }
 
-    /// <summary>Whether a receiver has input to report without waiting.</summary>
-    private bool AnyInputToReport()
-    {
-        foreach (IoUringReceiver r in _withInput)
-        {
-            if (r.Want && !r.Detached && r.HasInput)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
+    /// <summary>
+    /// Whether the channel is watched for reading now: its queued input is reported then, whether the
+    /// ring still receives for it or not (after a switch to TLS the ring's last bytes are still its).
+    /// </summary>
+    private bool ReadingWanted(IoUringReceiver r) =>
+        _watched.TryGetValue(r.Fd, out Watch w) && ReferenceEquals(w.Owner, r.Owner) && (w.Mask & PollFlags.In) != 0;
 
     /// <summary>
     /// A read from the queued completions: bytes copied (across completions, as one recv(2) would),
