@@ -136,6 +136,33 @@ internal static class SampleHost
         return option;
     }
 
+    /// <summary>--poller, the library's default (epoll on Linux) unless told: which readiness backend every loop uses.</summary>
+    public static Option<PollerKind> PollerOption()
+    {
+        var option = new Option<PollerKind>("--poller")
+        {
+            Description = "Readiness backend: default, epoll, poll, select or io_uring (io_uring falls back to epoll, with one line on standard error, where the kernel refuses it)",
+            DefaultValueFactory = _ => PollerKind.Default,
+            CustomParser = result =>
+            {
+                string text = result.Tokens.Count == 1 ? result.Tokens[0].Value : string.Empty;
+                switch (text.ToLowerInvariant())
+                {
+                    case "default": return PollerKind.Default;
+                    case "epoll": return PollerKind.Epoll;
+                    case "poll": return PollerKind.Poll;
+                    case "select": return PollerKind.Select;
+                    case "io_uring" or "iouring" or "uring": return PollerKind.IoUring;
+                    default:
+                        result.AddError($"--poller: not a backend: '{text}' (default, epoll, poll, select, io_uring)");
+                        return PollerKind.Default;
+                }
+            },
+        };
+        option.AcceptOnlyFromAmong("default", "epoll", "poll", "select", "io_uring", "iouring", "uring");
+        return option;
+    }
+
     /// <summary>The drain timeout the option names.</summary>
     public static TimeSpan DrainTimeout(ParseResult result, Option<double> option) => TimeSpan.FromSeconds(result.GetValue(option));
 
@@ -192,8 +219,9 @@ internal static class SampleHost
     /// <param name="started">Runs once every loop listens, with loop 0's listener (to print where it listens).</param>
     /// <param name="drainTimeout">How long connections may take to finish after the signal.</param>
     /// <param name="accepted">How many connections a listener accepted: printed per loop once the loops stopped.</param>
+    /// <param name="backend">The readiness backend every loop uses.</param>
     /// <returns>0 after a stop; <see cref="CannotListen"/> when a listener could not be bound.</returns>
-    public static int RunLoopsUntilStopped<T>(IPEndPoint at, int loops, Func<IPEndPoint, SocketMap, bool, T> listen, Action<T> started, TimeSpan drainTimeout, Func<T, int> accepted)
+    public static int RunLoopsUntilStopped<T>(IPEndPoint at, int loops, Func<IPEndPoint, SocketMap, bool, T> listen, Action<T> started, TimeSpan drainTimeout, Func<T, int> accepted, PollerKind backend = PollerKind.Default)
         where T : Dispatcher
     {
         bool reusePort = loops > 1;
@@ -224,7 +252,7 @@ internal static class SampleHost
         RaiseFileLimit();
         using var signals = new StopSignals(first: null, second: null);
         var listeners = new T[loops];
-        using var group = new LoopGroup(loops, (map, i) => listeners[i] = listen(at, map, reusePort));
+        using var group = new LoopGroup(loops, (map, i) => listeners[i] = listen(at, map, reusePort), backend);
         try
         {
             group.Start();

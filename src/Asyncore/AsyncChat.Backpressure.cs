@@ -93,7 +93,7 @@ public abstract partial class AsyncChat
     private void AfterOutputChange()
     {
         InterestChanged();
-        if (_state == ChatState.PeerHalfClosed && _fifo.Count == 0 && !TlsOutputPending && Fileno >= 0)
+        if (_state == ChatState.PeerHalfClosed && _fifo.Count == 0 && !TlsOutputPending && Fileno >= 0 && !TransportSendPending())
         {
             // Queue and encrypted records both sent: over TLS the last records may still wait for the socket.
             NotifyClose();

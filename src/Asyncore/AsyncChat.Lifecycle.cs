@@ -57,7 +57,7 @@ public abstract partial class AsyncChat
 
     private protected override bool DeferCloseOnEof()
     {
-        if ((_fifo.Count > 0 || TlsOutputPending) && Connected && _state == ChatState.Open)
+        if ((_fifo.Count > 0 || TlsOutputPending || TransportSendPending()) && Connected && _state == ChatState.Open)
         {
             // Half-close: the peer has sent its last byte but may still read ours: send what is queued, then close.
             Enter(ChatState.PeerHalfClosed);
@@ -83,7 +83,7 @@ public abstract partial class AsyncChat
 
         try
         {
-            if (socket.Available == 0)
+            if (socket.Available == 0 && !RingInputWaiting)
             {
                 return false;
             }

@@ -172,9 +172,9 @@ public abstract partial class AsyncChat : IPassEndHook
             ref ProducerFifo.Entry first = ref _fifo.First;
             if (first.IsClose)
             {
-                if (TlsOutputPending)
+                if (TlsOutputPending || TransportSendPending())
                 {
-                    return false; // the last records first; the write event after them closes
+                    return false; // the last records (or the ring's send) first; the write event after them closes
                 }
 
                 _fifo.DequeueFront();

@@ -308,13 +308,13 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
     /// sent, such as pipelined ones, are read and answered first). A channel with no terminator is
     /// never between messages once it has received a byte; override this where the protocol knows better.
     /// </summary>
-    public override bool IsIdle => _state == ChatState.Open && _fifo.Count == 0 && !_midMessage && _framer.Buffered == 0 && !InputWaiting();
+    public override bool IsIdle => _state == ChatState.Open && _fifo.Count == 0 && !_midMessage && _framer.Buffered == 0 && !InputWaiting() && !TransportSendPending();
 
     private bool InputWaiting()
     {
         try
         {
-            return TlsInputBuffered || (Socket is { } socket && socket.Available > 0);
+            return TlsInputBuffered || RingInputWaiting || (Socket is { } socket && socket.Available > 0);
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {

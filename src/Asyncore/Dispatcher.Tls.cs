@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using Asyncore.Polling;
 using Asyncore.Reactor;
 using Asyncore.Tls;
 
@@ -577,6 +578,14 @@ public partial class Dispatcher
     private int SocketRecvRaw(Span<byte> buffer)
     {
         Socket socket = Socket ?? throw Errors.NoSocket();
+        if (_uringRecv is not null || Registration?.Reactor.Poller is IoUringPoller)
+        {
+            if (TryUringRecv(buffer, out int fromRing))
+            {
+                return fromRing;
+            }
+        }
+
         int received;
         SocketError error;
         try
@@ -607,6 +616,14 @@ public partial class Dispatcher
     private int SocketSendRaw(ReadOnlySpan<byte> data)
     {
         Socket socket = Socket ?? throw Errors.NoSocket();
+        if (_uringSend is not null || Registration?.Reactor.Poller is IoUringPoller)
+        {
+            if (TryUringSend(data, out int accepted))
+            {
+                return accepted;
+            }
+        }
+
         int sent;
         SocketError error;
         try

@@ -45,6 +45,8 @@ internal sealed class EpollPoller : IPoller
     /// <summary>Size of struct epoll_event on this architecture (12 on x86-64, 16 elsewhere).</summary>
     internal static unsafe int EventSize => Packed ? sizeof(Libc.EpollEventPacked) : sizeof(Libc.EpollEventAligned);
 
+    public bool UsableHere => true;
+
     public bool KeepsInterest => true;
 
     public string Name => "epoll";

@@ -8,8 +8,11 @@ namespace Asyncore.Polling;
 /// </summary>
 internal interface IPoller : IDisposable
 {
-    /// <summary>"select", "poll" or "epoll".</summary>
+    /// <summary>"select", "poll", "epoll" or "io_uring".</summary>
     string Name { get; }
+
+    /// <summary>Whether the calling thread may use this backend now (an io_uring made for one issuer thread, or one closed from outside, is not); the loop makes a new one when not.</summary>
+    bool UsableHere { get; }
 
     /// <summary>Whether the backend remembers interest between waits (epoll, poll), or must be handed every watched descriptor before each wait (select).</summary>
     bool KeepsInterest { get; }

@@ -6,7 +6,8 @@ namespace Asyncore.Polling;
 /// <param name="Fd">The descriptor number (the map key).</param>
 /// <param name="Socket">The socket, or null for a plain file descriptor.</param>
 /// <param name="Owner">The socket or file wrapper behind the descriptor; a new owner for a known number means the number was reused.</param>
-internal readonly record struct PollTarget(nint Fd, Socket? Socket, object Owner);
+/// <param name="OwnReads">The library reads this channel's socket itself (a plain AsyncChat): io_uring may receive for it.</param>
+internal readonly record struct PollTarget(nint Fd, Socket? Socket, object Owner, bool OwnReads = false);
 
 /// <summary>One readiness result.</summary>
 /// <param name="Fd">The descriptor number.</param>

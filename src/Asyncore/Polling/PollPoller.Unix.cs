@@ -22,6 +22,8 @@ internal sealed class PollPoller : IPoller
     private readonly Dictionary<nint, int> _slots = new();
     private int _count;
 
+    public bool UsableHere => true;
+
     public bool KeepsInterest => true;
 
     public string Name => "poll";

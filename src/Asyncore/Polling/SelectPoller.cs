@@ -22,6 +22,8 @@ internal sealed class SelectPoller : IPoller
     /// <summary>select(2)'s classic limit (FD_SETSIZE).</summary>
     internal const int FdSetSize = 1024;
 
+    public bool UsableHere => true;
+
     public bool KeepsInterest => false;
 
     public string Name => "select";

@@ -57,6 +57,12 @@ internal sealed class ReactorCore : IDisposable
     /// <summary>The loop's timers.</summary>
     internal TimerHeap Timers => _timers;
 
+    /// <summary>The backend in use, null before the first pass.</summary>
+    internal IPoller? Poller => _poller;
+
+    /// <summary>The name of the backend in use ("epoll", "io_uring", ...), null before the first pass.</summary>
+    internal string? BackendName => _poller?.Name;
+
     /// <summary>How many descriptors the table holds (the map's count).</summary>
     internal int Count => _table.Count;
 
@@ -134,9 +140,11 @@ internal sealed class ReactorCore : IDisposable
             channel.Registration = null;
         }
 
+        // io_uring hears of every channel that leaves, watched or not: its send goes to the kernel and its receive is cancelled before its socket closes.
+        bool sent = reg.Channel?.HasUringSender == true || _poller is IoUringPoller;
         reg.Channel = null;
         reg.Armed = false;
-        if (reg.Mask != PollFlags.None)
+        if (reg.Mask != PollFlags.None || sent)
         {
             reg.Mask = PollFlags.None;
             _poller?.Remove(reg.Fd);
@@ -367,13 +375,20 @@ internal sealed class ReactorCore : IDisposable
     /// <summary>The backend of a kind; a different kind than last time starts a new backend that knows nobody yet.</summary>
     private IPoller PollerFor(PollerKind kind)
     {
-        if (_poller is not null && _pollerKind == kind)
+        if (_poller is not null && _pollerKind == kind && _poller.UsableHere)
         {
             return _poller;
         }
 
+        if (OperatingSystem.IsLinux() && _poller is IoUringPoller ring && _pollerKind == kind && ring.Rehome())
+        {
+            return ring; // a new ring on this thread, with every watch and send carried over
+        }
+
+        // A different kind, or an io_uring this thread may not submit to (made by another thread for a
+        // single issuer, or closed by a removal from outside the loop): a new backend, every row re-asked.
         _poller?.Dispose();
-        _poller = PollerFactory.Create(kind);
+        _poller = PollerFactory.Create(kind, _pollerKind == kind ? null : SayFellBack);
         _pollerKind = kind;
         foreach (Registration reg in _table.Values)
         {
@@ -383,6 +398,18 @@ internal sealed class ReactorCore : IDisposable
         }
 
         return _poller;
+    }
+
+    private void SayFellBack(string why)
+    {
+        if (_map.Logger is { } logger)
+        {
+            logger.LogWarning("{Why}", why);
+        }
+        else
+        {
+            Console.Error.WriteLine($"warning: {why}");
+        }
     }
 
     /// <summary>Asks each channel that overrides its predicates, then each changed row, at most once this pass.</summary>
@@ -458,7 +485,7 @@ internal sealed class ReactorCore : IDisposable
         {
             try
             {
-                poller.SetInterest(new PollTarget(reg.Fd, obj.Socket, obj.PollOwner), flags);
+                poller.SetInterest(new PollTarget(reg.Fd, obj.Socket, obj.PollOwner, !reg.AskEveryPass && obj.RingReadsAllowed), flags);
             }
             catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ObjectDisposedException)
             {

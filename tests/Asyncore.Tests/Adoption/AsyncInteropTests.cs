@@ -59,6 +59,7 @@ public class AsyncInteropTests
     [InlineData(PollerKind.Select)]
     [InlineData(PollerKind.Poll)]
     [InlineData(PollerKind.Epoll)]
+    [InlineData(PollerKind.IoUring)]
     public async Task PostWorksOnEveryBackendAndAThrowingActionDoesNotStopTheLoop(PollerKind kind)
     {
         using var map = new SocketMap();

@@ -55,6 +55,7 @@ public class DrainTests
     [InlineData(PollerKind.Select)]
     [InlineData(PollerKind.Poll)]
     [InlineData(PollerKind.Epoll)]
+    [InlineData(PollerKind.IoUring)]
     public async Task ListenersCloseAtOnceIdleChannelsAtOnceAndAnExchangeInProgressFinishes(PollerKind kind)
     {
         using var map = new SocketMap();

@@ -41,6 +41,7 @@ public class BatchingTests
     [InlineData(PollerKind.Select)]
     [InlineData(PollerKind.Poll)]
     [InlineData(PollerKind.Epoll)]
+    [InlineData(PollerKind.IoUring)]
     public void SixteenPipelinedRequestsAreAnsweredWithOneSend(PollerKind kind)
     {
         using var map = new SocketMap();

@@ -24,6 +24,7 @@ public class FaultTests
     [InlineData(PollerKind.Select)]
     [InlineData(PollerKind.Poll)]
     [InlineData(PollerKind.Epoll)]
+    [InlineData(PollerKind.IoUring)]
     public void APeerResetMidWriteClosesTheChannelOnceAndNothingElse(PollerKind kind)
     {
         using var map = new SocketMap();
@@ -199,6 +200,7 @@ public class DescriptorReuseTests
     [InlineData(PollerKind.Select)]
     [InlineData(PollerKind.Poll)]
     [InlineData(PollerKind.Epoll)]
+    [InlineData(PollerKind.IoUring)]
     public void NoEventOfAPassReachesAChannelThatReusedAClosedDescriptor(PollerKind kind)
     {
         using var map = new SocketMap();

@@ -18,6 +18,7 @@ public class TimerTests
     [InlineData(PollerKind.Select)]
     [InlineData(PollerKind.Poll)]
     [InlineData(PollerKind.Epoll)]
+    [InlineData(PollerKind.IoUring)]
     public void TimersFireInDeadlineOrderAndOnTimeWithNoSocketActivity(PollerKind kind)
     {
         using var map = new SocketMap();

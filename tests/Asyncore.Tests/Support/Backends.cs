@@ -6,7 +6,7 @@ namespace Asyncore.Tests.Support;
 /// <summary>The backends and address families every contract runs against (CPython's TestAPI_Use*Select / *Poll classes).</summary>
 public static class Backends
 {
-    public static readonly PollerKind[] All = [PollerKind.Select, PollerKind.Poll, PollerKind.Epoll];
+    public static readonly PollerKind[] All = [PollerKind.Select, PollerKind.Poll, PollerKind.Epoll, PollerKind.IoUring];
 
     public static TheoryData<PollerKind> Kinds()
     {

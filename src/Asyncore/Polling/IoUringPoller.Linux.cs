@@ -1,0 +1,423 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Versioning;
+using Asyncore.Interop;
+
+namespace Asyncore.Polling;
+
+/// <summary>
+/// Readiness through io_uring(7): one one-shot IORING_OP_POLL_ADD per watched descriptor, re-armed
+/// at the next wait after it fired while interest remains, so a descriptor still ready fires again at
+/// once: asyncore's level-triggered semantics, as with epoll. A wait is one io_uring_enter that
+/// submits every queued entry (re-arms, removals) and waits for a completion with a timeout
+/// (IORING_ENTER_EXT_ARG). Each arm carries a fresh generation in its user_data next to the
+/// descriptor, so a completion for a poll that was removed, replaced, or armed for a descriptor
+/// since closed and reused is recognised and dropped.
+/// </summary>
+/// <remarks>
+/// An armed poll holds a reference to its file: a socket closed while it is armed would stay open
+/// (the peer would see no end of stream) until the poll is cancelled. So <see cref="Remove"/> hands
+/// its IORING_OP_POLL_REMOVE to the kernel at once, before the channel closes its socket. With
+/// IORING_SETUP_SINGLE_ISSUER only the thread that made the ring may do that; a removal from another
+/// thread (a map closed from outside its loop) closes the whole ring instead, which cancels
+/// everything, and the loop's next pass makes a new one (<see cref="UsableHere"/>).
+/// </remarks>
+[SupportedOSPlatform("linux")]
+internal sealed unsafe partial class IoUringPoller : IPoller
+{
+    /// <summary>user_data of entries whose completions mean nothing (removals, cancellations).</summary>
+    private const ulong Ignored = ulong.MaxValue;
+
+    /// <summary>The top bit of a generation marks a send's user_data; poll generations never have it.</summary>
+    private const uint SendBit = 0x8000_0000;
+
+    /// <summary>Tests: the errno io_uring_setup is made to fail with on this thread (0: the real call).</summary>
+    [ThreadStatic]
+    internal static int t_refuseSetup;
+
+    private IoUringRing _ring;
+    private readonly Dictionary<nint, Watch> _watched = new();
+    private readonly List<nint> _toArm = new();
+    private uint _generation;
+
+    private struct Watch
+    {
+        internal PollFlags Mask;
+        internal object Owner;
+        internal bool Armed;
+        internal bool QueuedToArm;
+        internal uint ArmedGeneration;
+
+        /// <summary>Reading goes through the channel's multishot receive; the poll covers the rest of the mask.</summary>
+        internal bool OwnReads;
+
+        internal readonly PollFlags PollMask => OwnReads ? Mask & ~PollFlags.In : Mask;
+    }
+
+    private IoUringPoller(IoUringRing ring)
+    {
+        _ring = ring;
+        _buffers = RegisterBuffers();
+    }
+
+    /// <summary>Makes a new ring on this thread when the current one may not be used here, keeping every watch and send.</summary>
+    /// <returns>False when no ring can be made now (the loop then starts another backend).</returns>
+    internal bool Rehome()
+    {
+        if (_ring.UsableHere)
+        {
+            return true;
+        }
+
+        IoUringRing? ring = IoUringRing.TryCreate(sqEntries: 256, cqEntries: 4096, out _);
+        if (ring is null)
+        {
+            return false;
+        }
+
+        IoUringRing old = _ring;
+        ulong oldEpoch = old.Epoch;
+        CarryOverReceives(detach: false); // before the old ring's buffers are left behind
+        _ring = ring;
+        old.Dispose(); // cancels what the old ring had in flight
+        _buffers = RegisterBuffers();
+        _toArm.Clear();
+        foreach (nint fd in _watched.Keys)
+        {
+            ref Watch w = ref CollectionsMarshal.GetValueRefOrNullRef(_watched, fd);
+            w.Armed = false;
+            w.QueuedToArm = true;
+            _toArm.Add(fd);
+        }
+
+        RehomeSends(oldEpoch);
+        return true;
+    }
+
+    /// <summary>Makes a poller, or says why io_uring cannot be used here (the errno of io_uring_setup or the mapping).</summary>
+    internal static IoUringPoller? TryCreate(out int errno)
+    {
+        if (t_refuseSetup != 0)
+        {
+            errno = t_refuseSetup;
+            return null;
+        }
+
+        IoUringRing? ring = IoUringRing.TryCreate(sqEntries: 256, cqEntries: 4096, out errno);
+        return ring is null ? null : new IoUringPoller(ring);
+    }
+
+    public string Name => "io_uring";
+
+    public bool KeepsInterest => true;
+
+    public bool UsableHere => _ring.UsableHere;
+
+    /// <summary>The setup flags the kernel accepted (tests and diagnostics).</summary>
+    internal uint SetupFlags => _ring.SetupFlags;
+
+    public void SetInterest(in PollTarget target, PollFlags interest)
+    {
+        if (_ring.Disposed)
+        {
+            return; // closed by a removal from another thread; the loop replaces this poller on its next pass
+        }
+
+        bool reads = target.OwnReads && (interest & PollFlags.In) != 0 && RingReads;
+        ref Watch w = ref CollectionsMarshal.GetValueRefOrNullRef(_watched, target.Fd);
+        bool known = !System.Runtime.CompilerServices.Unsafe.IsNullRef(ref w);
+        if (known && !ReferenceEquals(w.Owner, target.Owner))
+        {
+            // The number was closed and reused without passing through Remove: the old poll goes.
+            Disarm(ref w, target.Fd);
+            w.Owner = target.Owner;
+            w.Mask = PollFlags.None;
+            w.OwnReads = false;
+        }
+
+        if (interest == PollFlags.None)
+        {
+            if (known)
+            {
+                Disarm(ref w, target.Fd);
+                _watched.Remove(target.Fd);
+            }
+
+            SetWant(target.Fd, target.Owner, want: false);
+            return;
+        }
+
+        if (!known)
+        {
+            _watched[target.Fd] = new Watch { Mask = interest, Owner = target.Owner, QueuedToArm = true, OwnReads = reads };
+            _toArm.Add(target.Fd);
+            SetWant(target.Fd, target.Owner, reads);
+            return;
+        }
+
+        if (w.Mask == interest && w.OwnReads == reads)
+        {
+            return;
+        }
+
+        PollFlags before = w.PollMask;
+        w.Mask = interest;
+        w.OwnReads = reads;
+        if (w.PollMask != before || !w.Armed)
+        {
+            Disarm(ref w, target.Fd);
+            QueueArm(ref w, target.Fd);
+        }
+
+        SetWant(target.Fd, target.Owner, reads);
+    }
+
+    public void Remove(nint fd)
+    {
+        bool armed = _watched.Remove(fd, out Watch w) && w.Armed;
+        _senders.Remove(fd, out IoUringSender? sender);
+        _receivers.Remove(fd, out IoUringReceiver? receiver);
+        if (!_ring.UsableHere)
+        {
+            if (receiver is not null)
+            {
+                receiver.Detached = true;
+                armed |= receiver.Armed;
+            }
+        }
+        else if (receiver is not null)
+        {
+            armed |= DetachReceiver(receiver);
+        }
+
+        if (!armed && sender is null)
+        {
+            return;
+        }
+
+        if (!_ring.UsableHere)
+        {
+            // Only the ring's own thread may submit (or the ring is closed already). A send the kernel has
+            // not seen yet goes out as a plain send now, in order; then the ring is closed, which cancels
+            // every poll (and drops the files they hold). The loop makes a new ring on its next pass (Rehome).
+            if (sender is not null)
+            {
+                SendUnsubmittedPlainly(sender, _ring.Epoch);
+            }
+
+            _ring.Dispose();
+            return;
+        }
+
+        if (!armed && sender is not { InFlight: true })
+        {
+            if (sender is not null)
+            {
+                Forget(sender);
+            }
+
+            return;
+        }
+
+        if (w.Armed)
+        {
+            Disarm(ref w, fd);
+        }
+
+        // Now, before the channel closes its socket: a poll still armed would keep the socket open, and a
+        // send not handed to the kernel yet would name a descriptor number that may be reused.
+        _ring.Submit();
+        if (sender is { InFlight: true })
+        {
+            DetachInFlight(sender);
+        }
+        else if (sender is not null)
+        {
+            Forget(sender);
+        }
+    }
+
+    /// <summary>
+    /// How long a wait that submits sends nobody waits for gives the kernel to bring one more
+    /// completion besides theirs, before a send's completion alone ends it (IORING_FEAT_MIN_TIMEOUT):
+    /// a request answered costs one system call, and a send stuck in a full socket delays other events
+    /// by at most this.
+    /// </summary>
+    private const uint SilentSendWaitUsec = 1000;
+
+    public int Wait(int timeoutMs, Span<PollEvent> ready)
+    {
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        while (true)
+        {
+            _waitCount++;
+            ArmQueued();
+            ArmQueuedRecvs();
+            int written = Reap(ready);
+            written += ReportInput(ready[written..]);
+            int remaining = timeoutMs < 0 ? -1 : Math.Max(0, timeoutMs - (int)System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            bool look = written > 0 || remaining == 0;
+
+            // A send's completion is a completion too: counted, so that it alone does not end the wait.
+            uint silent = _ring.MinTimeout ? SilentSendsToSubmit : 0;
+            uint min = look ? 0u : 1u + silent;
+            int errno = _ring.Enter(min, remaining, getEvents: true, silent > 0 ? SilentSendWaitUsec : 0);
+            if (errno is not (0 or Libc.ETIME or Libc.EBUSY or Libc.EINTR) && errno != Libc.EAGAIN)
+            {
+                throw Errors.IOError(errno);
+            }
+
+            written += Reap(ready[written..]);
+            written += ReportInput(ready[written..]);
+            if (written > 0 || look || errno == Libc.ETIME)
+            {
+                return written;
+            }
+
+            // Woken by completions that ask nothing of the channels (a send nobody waits for, a poll
+            // removed since): wait on for the rest of the time instead of making an empty pass.
+        }
+    }
+
+    /// <summary>Reads completions into <paramref name="ready"/> until either runs out.</summary>
+    private int Reap(Span<PollEvent> ready)
+    {
+        int written = 0;
+        while (written < ready.Length && _ring.TryPeek(out Libc.IoUringCqe cqe))
+        {
+            _ring.Advance();
+            if (cqe.UserData == Ignored)
+            {
+                continue;
+            }
+
+            nint fd = (int)(uint)cqe.UserData;
+            uint generation = (uint)(cqe.UserData >> 32);
+            if ((generation & RecvBit) != 0 && (generation & SendBit) == 0)
+            {
+                RecvCompleted(cqe, fd, generation);
+                continue;
+            }
+
+            if ((generation & SendBit) != 0)
+            {
+                if (SendCompleted(cqe, fd, generation) is { } flags2 && flags2 != PollFlags.None)
+                {
+                    ready[written++] = new PollEvent(fd, flags2);
+                }
+
+                continue;
+            }
+
+            ref Watch w = ref CollectionsMarshal.GetValueRefOrNullRef(_watched, fd);
+            if (System.Runtime.CompilerServices.Unsafe.IsNullRef(ref w) || !w.Armed || w.ArmedGeneration != generation)
+            {
+                continue; // removed, replaced, or re-armed since
+            }
+
+            w.Armed = false;
+            QueueArm(ref w, fd);
+            PollFlags flags = cqe.Res >= 0
+                ? (PollFlags)(cqe.Res & 0x3F)
+                : -cqe.Res == Libc.EBADF ? PollFlags.Nval
+                : -cqe.Res == Libc.ECANCELED ? PollFlags.None
+                : PollFlags.Err;
+            if (flags != PollFlags.None)
+            {
+                if ((w.Mask & PollFlags.In) != 0 && _receivers.TryGetValue(fd, out IoUringReceiver? r) && !r.Detached && ReferenceEquals(r.Owner, w.Owner) && r.HasInput)
+                {
+                    // One event for the descriptor: its queued input is read before a hang-up closes it.
+                    flags |= PollFlags.In;
+                    r.ReportedWait = _waitCount;
+                }
+
+                ready[written++] = new PollEvent(fd, flags);
+            }
+        }
+
+        return written;
+    }
+
+    private void QueueArm(ref Watch w, nint fd)
+    {
+        if (!w.QueuedToArm)
+        {
+            w.QueuedToArm = true;
+            _toArm.Add(fd);
+        }
+    }
+
+    /// <summary>Takes a POLL_ADD for every queued descriptor that is still watched and not armed.</summary>
+    private void ArmQueued()
+    {
+        foreach (nint fd in _toArm)
+        {
+            ref Watch w = ref CollectionsMarshal.GetValueRefOrNullRef(_watched, fd);
+            if (System.Runtime.CompilerServices.Unsafe.IsNullRef(ref w))
+            {
+                continue;
+            }
+
+            w.QueuedToArm = false;
+            if (w.Armed || w.PollMask == PollFlags.None)
+            {
+                continue;
+            }
+
+            uint generation = NextGeneration();
+            ref Libc.IoUringSqe sqe = ref _ring.NextSqe();
+            sqe.Opcode = Libc.IORING_OP_POLL_ADD;
+            sqe.Fd = (int)fd;
+            sqe.OpFlags = (uint)(ushort)w.PollMask; // poll32_events; the kernel adds POLLERR and POLLHUP
+            sqe.UserData = UserData(fd, generation);
+            w.Armed = true;
+            w.ArmedGeneration = generation;
+        }
+
+        _toArm.Clear();
+    }
+
+    /// <summary>Takes a POLL_REMOVE for the armed poll, if any; its late completion is dropped by generation.</summary>
+    private void Disarm(ref Watch w, nint fd)
+    {
+        if (!w.Armed)
+        {
+            return;
+        }
+
+        w.Armed = false;
+        ref Libc.IoUringSqe sqe = ref _ring.NextSqe();
+        sqe.Opcode = Libc.IORING_OP_POLL_REMOVE;
+        sqe.Fd = -1;
+        sqe.Addr = UserData(fd, w.ArmedGeneration); // the poll to remove, by its user_data
+        sqe.UserData = Ignored;
+    }
+
+    private static ulong UserData(nint fd, uint generation) => ((ulong)generation << 32) | (uint)(int)fd;
+
+    /// <summary>A fresh generation, never 0 and never with <see cref="SendBit"/> or <see cref="RecvBit"/>.</summary>
+    private uint NextGeneration()
+    {
+        _generation = (_generation + 1) & ~(SendBit | RecvBit);
+        if (_generation == 0)
+        {
+            _generation = 1;
+        }
+
+        return _generation;
+    }
+
+    public void Dispose()
+    {
+        ProvidedBuffers? buffers = _buffers;
+        bool quiet = EndReceives();
+        CarryOverReceives(detach: true);
+        ulong epoch = _ring.Epoch;
+        bool disposed = _ring.Disposed;
+        _ring.Dispose();
+        DisposeSends(epoch, disposed);
+        if (quiet && buffers is not null)
+        {
+            FreeBuffers(buffers); // no receive can pick a buffer any more
+        }
+    }
+}

@@ -1,0 +1,605 @@
+using System.Runtime.InteropServices;
+using Asyncore.Interop;
+
+namespace Asyncore.Polling;
+
+/// <summary>
+/// One channel's receives through the ring: a multishot IORING_OP_RECV that picks buffers from the
+/// poller's provided-buffer ring, and the completions it brought that the channel has not read yet
+/// (in order, the first one possibly read in part).
+/// </summary>
+internal sealed unsafe class IoUringReceiver
+{
+    /// <summary>The most ring buffers one channel holds unread before its receive is stopped (it starts again once it has read half).</summary>
+    internal const int MaxHeld = 16;
+
+    private (ushort Bid, int Offset, int Length)[] _queue = new (ushort, int, int)[MaxHeld * 2];
+    private int _head;
+    private int _count;
+
+    internal IoUringReceiver(nint fd, object owner, uint generation)
+    {
+        Fd = fd;
+        Owner = owner;
+        Generation = generation;
+    }
+
+    internal readonly nint Fd;
+
+    internal readonly object Owner;
+
+    /// <summary>This receiver's generation (with the receive bit): the high half of its user_data.</summary>
+    internal readonly uint Generation;
+
+    internal ulong UserData => ((ulong)Generation << 32) | (uint)(int)Fd;
+
+    /// <summary>The channel wants to read (its interest has POLLIN).</summary>
+    internal bool Want;
+
+    /// <summary>A multishot receive is in the kernel (its last completion, without F_MORE, has not come).</summary>
+    internal bool Armed;
+
+    /// <summary>A cancellation of the armed receive was asked for.</summary>
+    internal bool Cancelling;
+
+    /// <summary>On the poller's list of receivers to arm at the next wait.</summary>
+    internal bool QueuedToArm;
+
+    /// <summary>On the poller's list of receivers with input to report.</summary>
+    internal bool Listed;
+
+    /// <summary>The wait in which an event for this descriptor already said readable.</summary>
+    internal long ReportedWait;
+
+    /// <summary>The peer's end of stream came (after the queued bytes).</summary>
+    internal bool Eof;
+
+    /// <summary>The errno a receive completed with (after the queued bytes).</summary>
+    internal int Error;
+
+    /// <summary>The channel left the map or the backend was replaced: only <see cref="Carry"/> is still read.</summary>
+    internal bool Detached;
+
+    /// <summary>Bytes carried over from buffers of a ring that was replaced; read before the queue.</summary>
+    internal byte[]? Carry;
+
+    internal int CarryStart;
+
+    internal int Held => _count;
+
+    internal bool HasBytes => _count > 0 || (Carry is not null && CarryStart < Carry.Length);
+
+    /// <summary>Something for a read to return: bytes, the end of stream, or an error.</summary>
+    internal bool HasInput => HasBytes || Eof || Error != 0;
+
+    internal void Enqueue(ushort bid, int length)
+    {
+        if (_count == _queue.Length)
+        {
+            var bigger = new (ushort, int, int)[_queue.Length * 2];
+            for (int i = 0; i < _count; i++)
+            {
+                bigger[i] = _queue[(_head + i) % _queue.Length];
+            }
+
+            _queue = bigger;
+            _head = 0;
+        }
+
+        _queue[(_head + _count) % _queue.Length] = (bid, 0, length);
+        _count++;
+    }
+
+    internal ref (ushort Bid, int Offset, int Length) Head => ref _queue[_head];
+
+    internal void Dequeue()
+    {
+        _head = (_head + 1) % _queue.Length;
+        _count--;
+    }
+}
+
+/// <content>The receive half of the data path (see docs/design.md, "io_uring").</content>
+internal sealed unsafe partial class IoUringPoller
+{
+    private const uint RecvBit = 0x4000_0000;
+
+    /// <summary>What <see cref="Receive"/> answers when the channel's reads are not the ring's now (it stopped wanting them, and nothing is left).</summary>
+    internal const int NotReceiving = int.MinValue;
+    private const int BufferCount = 1024;
+    private const int BufferSize = 4096;
+
+    private readonly Dictionary<nint, IoUringReceiver> _receivers = new();
+
+    /// <summary>Receivers whose channel left while their receive was still in the kernel: their late completions only give buffers back.</summary>
+    private readonly Dictionary<ulong, IoUringReceiver> _detachedReceivers = new();
+
+    private readonly List<IoUringReceiver> _toArmRecv = new();
+    private readonly List<IoUringReceiver> _withInput = new();
+    private ProvidedBuffers? _buffers;
+    private long _waitCount;
+
+    /// <summary>The provided-buffer ring (IORING_REGISTER_PBUF_RING, group 0) and its buffers, for one ring.</summary>
+    private sealed class ProvidedBuffers
+    {
+        internal byte* Ring;
+        internal byte* Memory;
+        internal ushort Tail;
+        internal int Out; // handed to us and not given back
+
+        internal byte* Buffer(ushort bid) => Memory + (long)bid * BufferSize;
+
+        /// <summary>Puts a buffer back for the kernel to pick (published by <see cref="Publish"/>).</summary>
+        internal void Add(ushort bid)
+        {
+            // struct io_uring_buf { u64 addr; u32 len; u16 bid; u16 resv; }; the ring's tail is the first entry's resv,
+            // so only the three fields are written.
+            byte* e = Ring + ((Tail & (BufferCount - 1)) * 16);
+            *(ulong*)e = (ulong)Buffer(bid);
+            *(uint*)(e + 8) = BufferSize;
+            *(ushort*)(e + 12) = bid;
+            Tail++;
+        }
+
+        internal void Publish() => Volatile.Write(ref *(ushort*)(Ring + 14), Tail);
+    }
+
+    /// <summary>Registers a provided-buffer ring with the current ring; null (receives stay on recv(2)) where the kernel refuses.</summary>
+    private ProvidedBuffers? RegisterBuffers()
+    {
+        nuint ringBytes = BufferCount * 16;
+        void* ring = Libc.Mmap(null, ringBytes, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS, -1, 0);
+        if (ring == (void*)-1)
+        {
+            return null;
+        }
+
+        Libc.IoUringBufReg reg = default;
+        reg.RingAddr = (ulong)ring;
+        reg.RingEntries = BufferCount;
+        reg.Bgid = 0;
+        if (_ring.Register(Libc.IORING_REGISTER_PBUF_RING, &reg, 1) != 0)
+        {
+            Libc.Munmap(ring, ringBytes);
+            return null;
+        }
+
+        var b = new ProvidedBuffers { Ring = (byte*)ring, Memory = (byte*)NativeMemory.AlignedAlloc((nuint)BufferCount * BufferSize, 4096) };
+        for (int i = 0; i < BufferCount; i++)
+        {
+            b.Add((ushort)i);
+        }
+
+        b.Publish();
+        return b;
+    }
+
+    /// <summary>The receiver of the channel on <paramref name="fd"/>, if its reads go through the ring.</summary>
+    internal IoUringReceiver? ReceiverFor(nint fd, object owner) =>
+        _receivers.TryGetValue(fd, out IoUringReceiver? r) && ReferenceEquals(r.Owner, owner) && !r.Detached ? r : null;
+
+    /// <summary>Whether reads can go through the ring here (the kernel took the buffer ring).</summary>
+    internal bool RingReads => _buffers is not null;
+
+    /// <summary>The watch's reading interest changed: start the channel's multishot receive, or stop it.</summary>
+    private void SetWant(nint fd, object owner, bool want)
+    {
+        if (!_receivers.TryGetValue(fd, out IoUringReceiver? r) || !ReferenceEquals(r.Owner, owner))
+        {
+            if (!want)
+            {
+                return;
+            }
+
+            if (r is not null)
+            {
+                DropReceiver(r);
+            }
+
+            r = new IoUringReceiver(fd, owner, (NextGeneration() | RecvBit));
+            _receivers[fd] = r;
+        }
+
+        r.Want = want;
+        if (want)
+        {
+            QueueArmRecv(r);
+            if (r.HasInput)
+            {
+                ListWithInput(r);
+            }
+        }
+        else if (r.Armed && !r.Cancelling)
+        {
+            CancelRecv(r);
+        }
+    }
+
+    private void QueueArmRecv(IoUringReceiver r)
+    {
+        if (!r.QueuedToArm && !r.Armed && r.Want && !r.Eof && r.Error == 0 && r.Held < IoUringReceiver.MaxHeld / 2)
+        {
+            r.QueuedToArm = true;
+            _toArmRecv.Add(r);
+        }
+    }
+
+    private void ListWithInput(IoUringReceiver r)
+    {
+        if (!r.Listed)
+        {
+            r.Listed = true;
+            _withInput.Add(r);
+        }
+    }
+
+    private void ArmQueuedRecvs()
+    {
+        foreach (IoUringReceiver r in _toArmRecv)
+        {
+            r.QueuedToArm = false;
+            if (r.Detached || r.Armed || !r.Want || r.Eof || r.Error != 0)
+            {
+                continue;
+            }
+
+            ref Libc.IoUringSqe sqe = ref _ring.NextSqe();
+            sqe.Opcode = Libc.IORING_OP_RECV;
+            sqe.Fd = (int)r.Fd;
+            sqe.Flags = Libc.IOSQE_BUFFER_SELECT;
+            sqe.IoPrio = Libc.IORING_RECV_MULTISHOT;
+            sqe.BufIndex = 0; // buf_group
+            sqe.UserData = r.UserData;
+            r.Armed = true;
+            r.Cancelling = false;
+        }
+
+        _toArmRecv.Clear();
+    }
+
+    private void CancelRecv(IoUringReceiver r)
+    {
+        r.Cancelling = true;
+        ref Libc.IoUringSqe sqe = ref _ring.NextSqe();
+        sqe.Opcode = Libc.IORING_OP_ASYNC_CANCEL;
+        sqe.Fd = -1;
+        sqe.Addr = r.UserData;
+        sqe.UserData = Ignored;
+    }
+
+    /// <summary>A receive completion: its bytes are queued for the channel, which is told readable after the reap.</summary>
+    private void RecvCompleted(in Libc.IoUringCqe cqe, nint fd, uint generation)
+    {
+        bool more = (cqe.Flags & Libc.IORING_CQE_F_MORE) != 0;
+        bool hasBuffer = (cqe.Flags & Libc.IORING_CQE_F_BUFFER) != 0;
+        ushort bid = (ushort)(cqe.Flags >> Libc.IORING_CQE_BUFFER_SHIFT);
+        if (hasBuffer)
+        {
+            _buffers!.Out++;
+        }
+
+        IoUringReceiver? r = _receivers.TryGetValue(fd, out IoUringReceiver? live) && live.Generation == generation
+            ? live
+            : _detachedReceivers.TryGetValue(cqe.UserData, out IoUringReceiver? gone) ? gone : null;
+        if (!more && r is not null)
+        {
+            r.Armed = false;
+            r.Cancelling = false;
+            _detachedReceivers.Remove(cqe.UserData);
+        }
+
+        if (r is null || r.Detached)
+        {
+            if (hasBuffer)
+            {
+                GiveBack(bid);
+            }
+
+            return;
+        }
+
+        if (cqe.Res > 0 && hasBuffer)
+        {
+            r.Enqueue(bid, cqe.Res);
+            if (r.Armed && !r.Cancelling && r.Held >= IoUringReceiver.MaxHeld)
+            {
+                CancelRecv(r); // it reads slower than its peer sends: stop until it has read half
+            }
+        }
+        else if (cqe.Res == 0)
+        {
+            if (hasBuffer)
+            {
+                GiveBack(bid);
+            }
+
+            r.Eof = true;
+        }
+        else if (cqe.Res < 0)
+        {
+            int errno = -cqe.Res;
+            if (errno is not (Libc.ENOBUFS or Libc.ECANCELED))
+            {
+                r.Error = errno;
+            }
+        }
+
+        if (!r.Armed)
+        {
+            QueueArmRecv(r); // ended (out of buffers, cancelled, or after its cap): again when it may
+        }
+
+        if (r.HasInput)
+        {
+            ListWithInput(r);
+        }
+    }
+
+    /// <summary>The readable events of receivers with input whose channel wants to read, after the reap.</summary>
+    private int ReportInput(Span<PollEvent> ready)
+    {
+        int written = 0;
+        for (int i = 0; i < _withInput.Count; i++)
+        {
+            IoUringReceiver r = _withInput[i];
+            if (r.Detached || !r.HasInput)
+            {
+                r.Listed = false;
+                _withInput[i] = _withInput[^1];
+                _withInput.RemoveAt(_withInput.Count - 1);
+                i--;
+                continue;
+            }
+
+            if (r.ReportedWait != _waitCount && written < ready.Length && ReadingWanted(r))
+            {
+                r.ReportedWait = _waitCount;
+                ready[written++] = new PollEvent(r.Fd, PollFlags.In);
+            }
+        }
+
+        return written;
+    }
+
+    /// <summary>
+    /// Whether the channel is watched for reading now: its queued input is reported then, whether the
+    /// ring still receives for it or not (after a switch to TLS the ring's last bytes are still its).
+    /// </summary>
+    private bool ReadingWanted(IoUringReceiver r) =>
+        _watched.TryGetValue(r.Fd, out Watch w) && ReferenceEquals(w.Owner, r.Owner) && (w.Mask & PollFlags.In) != 0;
+
+    /// <summary>
+    /// A read from the queued completions: bytes copied (across completions, as one recv(2) would),
+    /// 0 at the end of stream, <see cref="Dispatcher.WouldBlock"/> when nothing is queued yet, or the
+    /// negative errno of a failed receive.
+    /// </summary>
+    internal int Receive(IoUringReceiver r, Span<byte> into)
+    {
+        if (!r.Want && !r.Armed && !r.HasInput)
+        {
+            return NotReceiving; // no receive in the kernel and nothing queued: recv(2) is safe and in order
+        }
+
+        int n = 0;
+        if (r.Carry is { } carry && r.CarryStart < carry.Length)
+        {
+            int take = Math.Min(into.Length, carry.Length - r.CarryStart);
+            carry.AsSpan(r.CarryStart, take).CopyTo(into);
+            r.CarryStart += take;
+            n = take;
+            if (r.CarryStart == carry.Length)
+            {
+                r.Carry = null;
+                r.CarryStart = 0;
+            }
+        }
+
+        bool gave = false;
+        while (n < into.Length && r.Held > 0 && _buffers is not null && !r.Detached)
+        {
+            ref (ushort Bid, int Offset, int Length) head = ref r.Head;
+            int take = Math.Min(into.Length - n, head.Length - head.Offset);
+            new ReadOnlySpan<byte>(_buffers.Buffer(head.Bid) + head.Offset, take).CopyTo(into[n..]);
+            head.Offset += take;
+            n += take;
+            if (head.Offset == head.Length)
+            {
+                ushort bid = head.Bid;
+                r.Dequeue();
+                _buffers.Add(bid);
+                _buffers.Out--;
+                gave = true;
+            }
+        }
+
+        if (gave)
+        {
+            _buffers!.Publish();
+        }
+
+        if (!r.Armed && !r.Detached)
+        {
+            QueueArmRecv(r);
+        }
+
+        if (n > 0)
+        {
+            return n;
+        }
+
+        if (r.Error != 0)
+        {
+            return -r.Error;
+        }
+
+        return r.Eof ? 0 : Dispatcher.WouldBlock;
+    }
+
+    private void GiveBack(ushort bid)
+    {
+        _buffers!.Add(bid);
+        _buffers.Out--;
+        _buffers.Publish();
+    }
+
+    /// <summary>The channel left (by <see cref="Remove"/>): its queued buffers go back, its receive is cancelled.</summary>
+    /// <returns>Whether a cancellation was taken (to be submitted before the socket closes).</returns>
+    private bool DetachReceiver(IoUringReceiver r)
+    {
+        r.Detached = true;
+        if (_buffers is not null)
+        {
+            while (r.Held > 0)
+            {
+                _buffers.Add(r.Head.Bid);
+                _buffers.Out--;
+                r.Dequeue();
+            }
+
+            _buffers.Publish();
+        }
+
+        if (!r.Armed)
+        {
+            return false;
+        }
+
+        _detachedReceivers[r.UserData] = r;
+        if (!r.Cancelling)
+        {
+            CancelRecv(r);
+        }
+
+        return true;
+    }
+
+    private void DropReceiver(IoUringReceiver r)
+    {
+        _receivers.Remove(r.Fd);
+        DetachReceiver(r);
+    }
+
+    /// <summary>
+    /// Before the ring closes: cancels every receive and reads completions until each has ended (at
+    /// most 100 ms), so none can still pick a buffer.
+    /// </summary>
+    /// <returns>Whether every receive ended (the buffers may then be freed); false leaves them to the process.</returns>
+    private bool EndReceives()
+    {
+        if (_buffers is null)
+        {
+            return true;
+        }
+
+        if (!_ring.UsableHere)
+        {
+            return false;
+        }
+
+        foreach (IoUringReceiver r in _receivers.Values)
+        {
+            r.Want = false;
+            if (r.Armed && !r.Cancelling)
+            {
+                CancelRecv(r);
+            }
+        }
+
+        Span<PollEvent> ignored = stackalloc PollEvent[64];
+        long deadline = System.Diagnostics.Stopwatch.GetTimestamp() + System.Diagnostics.Stopwatch.Frequency / 10;
+        while (ReceivesArmed())
+        {
+            if (System.Diagnostics.Stopwatch.GetTimestamp() > deadline)
+            {
+                return false;
+            }
+
+            int errno = _ring.Enter(1, 10, getEvents: true);
+            if (errno is not (0 or Libc.ETIME or Libc.EINTR or Libc.EBUSY))
+            {
+                return false;
+            }
+
+            while (Reap(ignored) > 0)
+            {
+            }
+        }
+
+        return true;
+    }
+
+    private bool ReceivesArmed()
+    {
+        if (_detachedReceivers.Count > 0)
+        {
+            return true;
+        }
+
+        foreach (IoUringReceiver r in _receivers.Values)
+        {
+            if (r.Armed)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static void FreeBuffers(ProvidedBuffers b)
+    {
+        NativeMemory.AlignedFree(b.Memory);
+        Libc.Munmap(b.Ring, BufferCount * 16);
+    }
+
+    /// <summary>Before the ring that owns the buffers closes: each receiver's unread bytes are copied out, so the channel still reads them.</summary>
+    private void CarryOverReceives(bool detach)
+    {
+        foreach (IoUringReceiver r in _receivers.Values)
+        {
+            if (r.Held > 0 && _buffers is not null)
+            {
+                var bytes = new List<byte>();
+                if (r.Carry is { } old)
+                {
+                    bytes.AddRange(old.AsSpan(r.CarryStart).ToArray());
+                }
+
+                while (r.Held > 0)
+                {
+                    ref (ushort Bid, int Offset, int Length) head = ref r.Head;
+                    bytes.AddRange(new ReadOnlySpan<byte>(_buffers.Buffer(head.Bid) + head.Offset, head.Length - head.Offset).ToArray());
+                    r.Dequeue();
+                }
+
+                r.Carry = bytes.ToArray();
+                r.CarryStart = 0;
+            }
+
+            r.Armed = false;
+            r.Cancelling = false;
+            r.QueuedToArm = false;
+            if (detach)
+            {
+                r.Detached = true;
+            }
+        }
+
+        _detachedReceivers.Clear();
+        _toArmRecv.Clear();
+        if (!detach)
+        {
+            foreach (IoUringReceiver r in _receivers.Values)
+            {
+                QueueArmRecv(r);
+                if (r.HasInput)
+                {
+                    ListWithInput(r);
+                }
+            }
+        }
+
+        // The old buffers may still be written by receives the closing ring cancels: they are never freed or reused.
+        _buffers = null;
+    }
+}

@@ -1,0 +1,373 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Asyncore.Interop;
+
+namespace Asyncore.Polling;
+
+/// <summary>
+/// One channel's sends through the ring: the bytes a send accepted, copied into a native buffer that
+/// stays put while the kernel reads it, and at most one IORING_OP_SEND for them. Sends accepted
+/// before that entry reaches the kernel are added to it, so one pass's replies leave in one send.
+/// </summary>
+internal sealed unsafe class IoUringSender
+{
+    /// <summary>The most bytes one channel has accepted and not yet seen completed; a send past it answers would-block.</summary>
+    internal const int Capacity = 64 * 1024;
+
+    internal IoUringSender(nint fd, object owner, uint generation)
+    {
+        Fd = fd;
+        Owner = owner;
+        Generation = generation;
+    }
+
+    /// <summary>The descriptor the sends name.</summary>
+    internal readonly nint Fd;
+
+    /// <summary>The socket behind the descriptor when this sender was made.</summary>
+    internal readonly object Owner;
+
+    /// <summary>This sender's generation (with the send bit): the high half of its user_data.</summary>
+    internal readonly uint Generation;
+
+    /// <summary>The bytes accepted and not completed: <c>Buffer[Start..End]</c>; null when none are held.</summary>
+    internal byte* Buffer;
+
+    internal int Start;
+
+    internal int End;
+
+    /// <summary>A SEND for <c>Buffer[Start..End]</c> was taken from the ring and has not completed.</summary>
+    internal bool InFlight;
+
+    /// <summary>The ring's epoch when the SEND was taken: while it is the same, the kernel has not seen the entry and it may still grow.</summary>
+    internal ulong SqeEpoch;
+
+    internal Libc.IoUringSqe* Sqe;
+
+    /// <summary>The errno a SEND completed with; the channel's next send reports it.</summary>
+    internal int Error;
+
+    /// <summary>The channel waits for this SEND (it was told would-block, or its close waits): a write event when it completes.</summary>
+    internal bool Notify;
+
+    /// <summary>The channel left the map, or the backend was replaced: this sender takes no more bytes.</summary>
+    internal bool Detached;
+
+    internal ulong UserData => ((ulong)Generation << 32) | (uint)(int)Fd;
+}
+
+/// <content>The send half of the data path (see docs/design.md, "io_uring").</content>
+internal sealed unsafe partial class IoUringPoller
+{
+    private const int MaxFreeBuffers = 64;
+
+    private readonly Dictionary<nint, IoUringSender> _senders = new();
+
+    /// <summary>SENDs still in the kernel whose channel has left: their buffers are freed when they complete.</summary>
+    private readonly Dictionary<ulong, IoUringSender> _detached = new();
+
+    private readonly Stack<nint> _freeBuffers = new();
+
+    /// <summary>SENDs taken at epoch <see cref="_silentEpoch"/> (not handed to the kernel yet) whose completion nobody waits for.</summary>
+    private uint _silentSends;
+
+    private ulong _silentEpoch;
+
+    /// <summary>How many completions of SENDs about to be submitted will not be worth waking for.</summary>
+    private uint SilentSendsToSubmit => _silentEpoch == _ring.Epoch ? _silentSends : 0;
+
+    /// <summary>The sender of the channel whose socket is <paramref name="owner"/> under <paramref name="fd"/>.</summary>
+    internal IoUringSender SenderFor(nint fd, object owner)
+    {
+        if (_senders.TryGetValue(fd, out IoUringSender? s))
+        {
+            if (ReferenceEquals(s.Owner, owner) && !s.Detached)
+            {
+                return s;
+            }
+
+            // Left without passing through Remove (the library always calls it; this is a safety net).
+            _senders.Remove(fd);
+            Forget(s);
+        }
+
+        s = new IoUringSender(fd, owner, NextGeneration() | SendBit);
+        _senders[fd] = s;
+        return s;
+    }
+
+    /// <summary>
+    /// Accepts up to <see cref="IoUringSender.Capacity"/> bytes for the next wait to send: the count
+    /// accepted, or <see cref="Dispatcher.WouldBlock"/> when the channel's SEND is in the kernel already
+    /// (one at a time keeps the bytes in order) or its buffer is full.
+    /// </summary>
+    internal int Send(IoUringSender s, ReadOnlySpan<byte> data)
+    {
+        bool growable = s.InFlight && s.SqeEpoch == _ring.Epoch;
+        if (s.InFlight && !growable)
+        {
+            s.Notify = true;
+            return Dispatcher.WouldBlock;
+        }
+
+        if (!s.InFlight)
+        {
+            s.Start = s.End = 0;
+        }
+
+        int n = Math.Min(IoUringSender.Capacity - s.End, data.Length);
+        if (n <= 0)
+        {
+            s.Notify = true;
+            return Dispatcher.WouldBlock;
+        }
+
+        if (s.Buffer == null)
+        {
+            s.Buffer = RentBuffer();
+        }
+
+        data[..n].CopyTo(new Span<byte>(s.Buffer + s.End, n));
+        s.End += n;
+        if (growable)
+        {
+            s.Sqe->Len = (uint)(s.End - s.Start);
+        }
+        else
+        {
+            QueueSend(s);
+        }
+
+        return n;
+    }
+
+    private void QueueSend(IoUringSender s)
+    {
+        ref Libc.IoUringSqe sqe = ref _ring.NextSqe();
+        sqe.Opcode = Libc.IORING_OP_SEND;
+        sqe.Fd = (int)s.Fd;
+        sqe.Addr = (ulong)(s.Buffer + s.Start);
+        sqe.Len = (uint)(s.End - s.Start);
+        // WAITALL: the kernel retries a short send itself until every byte went or an error came.
+        sqe.OpFlags = Libc.MSG_WAITALL | Libc.MSG_NOSIGNAL;
+        sqe.UserData = s.UserData;
+        s.Sqe = (Libc.IoUringSqe*)Unsafe.AsPointer(ref sqe);
+        s.SqeEpoch = _ring.Epoch; // read after NextSqe, which may have handed a full ring to the kernel
+        s.InFlight = true;
+        if (!s.Notify)
+        {
+            if (_silentEpoch != _ring.Epoch)
+            {
+                _silentEpoch = _ring.Epoch; // those counted before were handed to the kernel already
+                _silentSends = 0;
+            }
+
+            _silentSends++;
+        }
+    }
+
+    /// <summary>A SEND completed: the event the channel hears, if any (write when it waited, an error closes).</summary>
+    private PollFlags SendCompleted(in Libc.IoUringCqe cqe, nint fd, uint generation)
+    {
+        IoUringSender? s = _senders.TryGetValue(fd, out IoUringSender? live) && live.Generation == generation
+            ? live
+            : _detached.Remove(cqe.UserData, out IoUringSender? gone) ? gone : null;
+        if (s is null || !s.InFlight)
+        {
+            return PollFlags.None;
+        }
+
+        s.InFlight = false;
+        if (s.Detached)
+        {
+            FreeHeld(s);
+            return PollFlags.None;
+        }
+
+        if (cqe.Res < 0)
+        {
+            s.Error = -cqe.Res;
+            FreeHeld(s);
+            return PollFlags.Err; // the loop closes it (HandleClose), as a send error from a gone peer does
+        }
+
+        s.Start += cqe.Res;
+        if (s.Start < s.End)
+        {
+            QueueSend(s); // the rest, before anything newer
+            return PollFlags.None;
+        }
+
+        FreeHeld(s);
+        if (!s.Notify)
+        {
+            return PollFlags.None;
+        }
+
+        s.Notify = false;
+        // A channel watched for writing hears it from its poll when the socket takes more.
+        return _watched.TryGetValue(fd, out Watch w) && (w.Mask & PollFlags.Out) != 0 ? PollFlags.None : PollFlags.Out;
+    }
+
+    /// <summary>The channel leaves after its SEND was handed to the kernel (by <see cref="Remove"/>).</summary>
+    private void DetachInFlight(IoUringSender s)
+    {
+        s.Detached = true;
+        _detached[s.UserData] = s;
+        if (_ring.HasCompletionFor(s.UserData))
+        {
+            return; // done already: its completion frees the buffer
+        }
+
+        // Still in the kernel: the socket is full and the peer is not reading. Closing would have lost the
+        // bytes the socket could not take; cancel, so the request does not hold the socket open.
+        ref Libc.IoUringSqe sqe = ref _ring.NextSqe();
+        sqe.Opcode = Libc.IORING_OP_ASYNC_CANCEL;
+        sqe.Fd = -1;
+        sqe.Addr = s.UserData;
+        sqe.UserData = Ignored;
+        _ring.Submit();
+    }
+
+    /// <summary>A sender that is no longer used: a SEND never handed to the kernel is turned into a no-op, one in flight frees at completion.</summary>
+    private void Forget(IoUringSender s)
+    {
+        s.Detached = true;
+        if (!s.InFlight)
+        {
+            FreeHeld(s);
+            return;
+        }
+
+        if (s.SqeEpoch == _ring.Epoch && !_ring.Disposed)
+        {
+            s.Sqe->Opcode = 0; // IORING_OP_NOP: the number it names may belong to another socket now
+            s.Sqe->UserData = Ignored;
+            s.InFlight = false;
+            FreeHeld(s);
+            return;
+        }
+
+        _detached[s.UserData] = s;
+    }
+
+    /// <summary>Removal from a thread that may not submit: what the kernel has not seen goes out as a plain send now.</summary>
+    private void SendUnsubmittedPlainly(IoUringSender s, ulong epoch)
+    {
+        s.Detached = true;
+        if (!s.InFlight)
+        {
+            FreeHeld(s);
+            return;
+        }
+
+        if (s.SqeEpoch != epoch)
+        {
+            s.Buffer = null; // in the kernel: the closing ring may still read it, so it is never reused
+            s.InFlight = false;
+            return;
+        }
+
+        PlainSend(s);
+        s.InFlight = false;
+        FreeHeld(s);
+    }
+
+    private static void PlainSend(IoUringSender s)
+    {
+        while (s.Start < s.End)
+        {
+            nint n = Libc.Send((int)s.Fd, s.Buffer + s.Start, (nuint)(s.End - s.Start), (int)(Libc.MSG_DONTWAIT | Libc.MSG_NOSIGNAL));
+            if (n <= 0)
+            {
+                break; // full or gone: as a close drops what the socket cannot take
+            }
+
+            s.Start += (int)n;
+        }
+    }
+
+    /// <summary>After a new ring replaced one this thread could not use: SENDs the old ring never saw are taken again.</summary>
+    private void RehomeSends(ulong oldEpoch)
+    {
+        foreach (IoUringSender s in _senders.Values)
+        {
+            if (!s.InFlight)
+            {
+                continue;
+            }
+
+            if (s.SqeEpoch == oldEpoch)
+            {
+                QueueSend(s);
+            }
+            else
+            {
+                // Handed to the old ring, which cancelled it on closing: what it sent is unknown. Treated as
+                // sent; its buffer is never reused, as the kernel may have been reading it.
+                s.Buffer = null;
+                s.InFlight = false;
+                s.Start = s.End = 0;
+            }
+        }
+
+        foreach (IoUringSender s in _detached.Values)
+        {
+            s.Buffer = null;
+        }
+
+        _detached.Clear();
+    }
+
+    private void DisposeSends(ulong epoch, bool ringWasClosed)
+    {
+        foreach (IoUringSender s in _senders.Values)
+        {
+            s.Detached = true;
+            if (s.InFlight && s.SqeEpoch == epoch && !ringWasClosed)
+            {
+                PlainSend(s); // the backend is replaced while the channel stays: the kernel never saw these bytes
+                s.InFlight = false;
+            }
+
+            if (!s.InFlight && s.Buffer != null)
+            {
+                NativeMemory.Free(s.Buffer);
+            }
+
+            s.Buffer = null; // one in flight is left to the closing ring
+        }
+
+        _senders.Clear();
+        _detached.Clear();
+        while (_freeBuffers.TryPop(out nint b))
+        {
+            NativeMemory.Free((void*)b);
+        }
+    }
+
+    private byte* RentBuffer() =>
+        _freeBuffers.TryPop(out nint b) ? (byte*)b : (byte*)NativeMemory.Alloc(IoUringSender.Capacity);
+
+    /// <summary>Returns the sender's buffer once no SEND reads it; memory follows what is in flight now.</summary>
+    private void FreeHeld(IoUringSender s)
+    {
+        s.Start = s.End = 0;
+        if (s.Buffer == null)
+        {
+            return;
+        }
+
+        if (_freeBuffers.Count < MaxFreeBuffers)
+        {
+            _freeBuffers.Push((nint)s.Buffer);
+        }
+        else
+        {
+            NativeMemory.Free(s.Buffer);
+        }
+
+        s.Buffer = null;
+    }
+}

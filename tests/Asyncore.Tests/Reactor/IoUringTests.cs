@@ -1,0 +1,562 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Asyncore.Polling;
+using Asyncore.Tests.Robustness;
+using Asyncore.Tests.Support;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
+
+namespace Asyncore.Tests.Reactor;
+
+/// <summary>The io_uring backend: the bytes, the closes and the fallback (the contracts every backend keeps run over it in the × backends theories).</summary>
+public class IoUringTests
+{
+    /// <summary>Echoes every byte it reads.</summary>
+    private sealed class Echo : AsyncChat
+    {
+        public Echo(Socket s, SocketMap m) : base(s, m) => SetTerminator(Terminator.None);
+
+        public int CloseCalls { get; private set; }
+
+        public long Received { get; private set; }
+
+        protected override void CollectIncomingData(ReadOnlySpan<byte> data)
+        {
+            Received += data.Length;
+            Push(data);
+        }
+
+        protected override void FoundTerminator()
+        {
+        }
+
+        protected internal override void HandleClose()
+        {
+            CloseCalls++;
+            base.HandleClose();
+        }
+    }
+
+    private static bool KernelAllowsIoUring()
+    {
+        using IoUringPoller? p = IoUringPoller.TryCreate(out _);
+        return p is not null;
+    }
+
+    private static Socket Connect(EndPoint at)
+    {
+        var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, ReceiveTimeout = 20_000, SendTimeout = 20_000 };
+        s.Connect(at);
+        return s;
+    }
+
+    [Fact]
+    public void TheBackendIsIoUringWhereTheKernelAllowsIt()
+    {
+        using var map = new SocketMap();
+        _ = new Acceptor(map, (s, m) => new Echo(s, m));
+        EventLoop.Loop(PollerKind.IoUring, 0, map, count: 1);
+        Assert.Equal(OperatingSystem.IsLinux() ? (KernelAllowsIoUring() ? "io_uring" : "epoll") : "poll", map.Reactor.BackendName);
+        if (KernelAllowsIoUring() && Environment.OSVersion.Version >= new Version(6, 1))
+        {
+            // Kernels from 6.1 take the single-issuer, deferred-task-work setup: completions are posted only when the loop asks.
+            using IoUringPoller p = IoUringPoller.TryCreate(out _)!;
+            Assert.NotEqual(0u, p.SetupFlags & global::Asyncore.Interop.Libc.IORING_SETUP_DEFER_TASKRUN);
+            Assert.True(p.RingReads); // the provided-buffer ring (5.19 and later)
+        }
+    }
+
+    [Fact]
+    public void ARefusedSetupFallsBackToEpollSaysSoOnceAndServes()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        var logger = new FakeLogger();
+        using var map = new SocketMap { Logger = logger };
+        var acceptor = new Acceptor(map, (s, m) => new Echo(s, m));
+        IoUringPoller.t_refuseSetup = 1; // EPERM, as io_uring_disabled=2 or a seccomp filter answers
+        try
+        {
+            using Socket client = Connect(acceptor.Address);
+            client.Send("ping\n"u8);
+            var buf = new byte[16];
+            int got = 0;
+            var reader = Task.Run(() =>
+            {
+                while (got < 5)
+                {
+                    got += client.Receive(buf, got, buf.Length - got, SocketFlags.None);
+                }
+            });
+            Drive.Until(map, () => reader.IsCompleted, kind: PollerKind.IoUring);
+            Assert.True(reader.IsCompleted);
+            Assert.Equal("ping\n"u8.ToArray(), buf[..5]);
+            Assert.Equal("epoll", map.Reactor.BackendName);
+        }
+        finally
+        {
+            IoUringPoller.t_refuseSetup = 0;
+        }
+
+        var warnings = logger.Collector.GetSnapshot().Where(r => r.Level == LogLevel.Warning).ToList();
+        Assert.Single(warnings);
+        Assert.Contains("io_uring", warnings[0].Message);
+        Assert.Contains("epoll", warnings[0].Message);
+    }
+
+    public static TheoryData<int, int> SizesAndChunks()
+    {
+        var data = new TheoryData<int, int>();
+        foreach (int size in new[] { 1, 2, 4095, 4096, 4097, 65_536, 300_001, 1 << 20 })
+        {
+            foreach (int chunk in new[] { int.MaxValue, 1448, 65_536 })
+            {
+                data.Add(size, chunk);
+            }
+        }
+
+        data.Add(1000, 1);
+        data.Add(10_000, 7);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(SizesAndChunks))]
+    public void EchoGivesBackExactlyTheBytesSent(int size, int chunk)
+    {
+        Acceptor? acceptor = null;
+        using var loop = new LoopThread(map => acceptor = new Acceptor(map, (s, m) => new Echo(s, m)), PollerKind.IoUring);
+        using Socket client = Connect(acceptor!.Address);
+        var payload = new byte[size];
+        new Random(size ^ chunk).NextBytes(payload);
+        var sender = new Thread(() =>
+        {
+            for (int at = 0; at < size; at += chunk)
+            {
+                client.Send(payload, at, Math.Min(chunk, size - at), SocketFlags.None);
+            }
+        });
+        sender.Start();
+        var back = new byte[size];
+        int got = 0;
+        while (got < size)
+        {
+            int n = client.Receive(back, got, size - got, SocketFlags.None);
+            Assert.True(n > 0, $"the server closed after {got} of {size} bytes");
+            got += n;
+        }
+
+        Assert.True(sender.Join(TimeSpan.FromSeconds(20)));
+        Assert.Equal(payload, back);
+        Assert.Equal(KernelAllowsIoUring(), acceptor.Channels[0].HasUringSender); // the replies went through the ring
+        Assert.Equal(KernelAllowsIoUring(), acceptor.Channels[0].HasUringReceiver); // and so did the requests
+    }
+
+    [Fact]
+    public void APeerThatResetsMidStreamClosesTheChannelOnceAndTheLoopGoesOn()
+    {
+        using var map = new SocketMap();
+        var acceptor = new Acceptor(map, (s, m) => new Echo(s, m));
+        Socket client = Connect(acceptor.Address);
+        client.Send(new byte[100_000]);
+        Drive.Until(map, () => acceptor.Channels.Count == 1 && ((Echo)acceptor.Channels[0]).Received > 0, kind: PollerKind.IoUring);
+        client.LingerState = new LingerOption(true, 0); // close with RST, the rest unread
+        client.Close();
+        var echo = (Echo)acceptor.Channels[0];
+        Drive.Until(map, () => echo.Fileno < 0, kind: PollerKind.IoUring);
+        Assert.Equal(1, echo.CloseCalls);
+        Assert.Equal(1, map.Count); // the listener
+
+        using Socket second = Connect(acceptor.Address);
+        second.Send("again"u8);
+        var buf = new byte[5];
+        int got = 0;
+        var reader = Task.Run(() =>
+        {
+            while (got < 5)
+            {
+                got += second.Receive(buf, got, 5 - got, SocketFlags.None);
+            }
+        });
+        Drive.Until(map, () => reader.IsCompleted, kind: PollerKind.IoUring);
+        Assert.Equal("again"u8.ToArray(), buf);
+    }
+
+    [Fact]
+    public void APeerThatHalfClosesMidStreamGetsEverythingBackThenTheEnd()
+    {
+        using var map = new SocketMap();
+        var acceptor = new Acceptor(map, (s, m) => new Echo(s, m));
+        using Socket client = Connect(acceptor.Address);
+        var payload = new byte[200_000];
+        new Random(7).NextBytes(payload);
+        byte[]? back = null;
+        var reader = Task.Run(() => back = Drive.ReadToEnd(client));
+        var sender = Task.Run(() =>
+        {
+            client.Send(payload);
+            client.Shutdown(SocketShutdown.Send);
+        });
+        Drive.Until(map, () => reader.IsCompleted, kind: PollerKind.IoUring);
+        Assert.True(reader.IsCompleted);
+        Assert.Equal(payload, back);
+        Assert.Equal(1, map.Count);
+    }
+
+    /// <summary>An armed poll holds its socket: closing the channel must cancel it, or the peer never sees the end.</summary>
+    [Fact]
+    public void AChannelClosedInACallbackIsClosedForThePeerAtOnceEvenWhenTheLoopStops()
+    {
+        using var map = new SocketMap();
+        var acceptor = new Acceptor(map, (s, m) => new ClosingOnFirstByte(s, m));
+        using Socket client = Connect(acceptor.Address);
+        client.Send("x"u8);
+        Drive.Until(map, () => acceptor.Channels.Count == 1 && acceptor.Channels[0].Fileno < 0, kind: PollerKind.IoUring);
+        Assert.True(acceptor.Channels[0].Fileno < 0);
+        // The loop runs no further pass: the end of stream must already be on its way.
+        client.ReceiveTimeout = 5000;
+        Assert.Equal(0, client.Receive(new byte[1]));
+    }
+
+    private sealed class ClosingOnFirstByte : AsyncChat
+    {
+        public ClosingOnFirstByte(Socket s, SocketMap m) : base(s, m) => SetTerminator(Terminator.None);
+
+        protected override void CollectIncomingData(ReadOnlySpan<byte> data) => Close();
+
+        protected override void FoundTerminator()
+        {
+        }
+    }
+
+    /// <summary>A map closed from a thread that is not its loop's (its ring takes submissions from one thread only) still closes every socket, and the loop serves again afterwards.</summary>
+    [Fact]
+    public void AMapClosedFromAnotherThreadClosesItsSocketsAndTheLoopServesAgainAfterwards()
+    {
+        using var map = new SocketMap();
+        Acceptor? acceptor = null;
+        Socket? client = null;
+        var t = new Thread(() =>
+        {
+            acceptor = new Acceptor(map, (s, m) => new Echo(s, m));
+            client = Connect(acceptor.Address);
+            Drive.Until(map, () => acceptor.Channels.Count == 1, kind: PollerKind.IoUring);
+        });
+        t.Start();
+        Assert.True(t.Join(TimeSpan.FromSeconds(20)));
+        Assert.Single(acceptor!.Channels);
+
+        acceptor.Channels[0].Close(); // on this thread, not the loop's
+        client!.ReceiveTimeout = 5000;
+        Assert.Equal(0, client.Receive(new byte[1]));
+        client.Dispose();
+
+        using Socket second = Connect(acceptor.Address);
+        second.Send("after"u8);
+        var buf = new byte[5];
+        int got = 0;
+        var reader = Task.Run(() =>
+        {
+            while (got < 5)
+            {
+                got += second.Receive(buf, got, 5 - got, SocketFlags.None);
+            }
+        });
+        Drive.Until(map, () => reader.IsCompleted, kind: PollerKind.IoUring);
+        Assert.Equal("after"u8.ToArray(), buf);
+    }
+
+    [Fact]
+    public void ManyConnectionsOpenedAndClosedReuseDescriptorNumbersWithoutCrossTalk()
+    {
+        Acceptor? acceptor = null;
+        using var loop = new LoopThread(map => acceptor = new Acceptor(map, (s, m) => new Echo(s, m)), PollerKind.IoUring);
+        var sw = Stopwatch.StartNew();
+        for (int round = 0; round < 200; round++)
+        {
+            using Socket a = Connect(acceptor!.Address);
+            using Socket b = Connect(acceptor.Address);
+            byte[] ma = BitConverter.GetBytes(round * 2);
+            byte[] mb = BitConverter.GetBytes(round * 2 + 1);
+            a.Send(ma);
+            b.Send(mb);
+            Assert.Equal(ma, ReadExactly(a, 4));
+            Assert.Equal(mb, ReadExactly(b, 4));
+        }
+
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(60));
+    }
+
+    /// <summary>Pushes <see cref="Total"/> bytes of a counting pattern on connect, counting what its sends accepted.</summary>
+    private sealed class Firehose : AsyncChat
+    {
+        public const int Total = 8 << 20;
+
+        public Firehose(Socket s, SocketMap m, bool closeWhenDone) : base(s, m)
+        {
+            SetTerminator(Terminator.None);
+            var block = new byte[1 << 20];
+            for (int i = 0; i < Total; i += block.Length)
+            {
+                for (int j = 0; j < block.Length; j++)
+                {
+                    block[j] = Pattern(i + j);
+                }
+
+                Push(block);
+            }
+
+            if (closeWhenDone)
+            {
+                CloseWhenDone();
+            }
+        }
+
+        public long Accepted { get; private set; }
+
+        public static byte Pattern(long at) => (byte)(at * 31 + (at >> 11));
+
+        public override int Send(ReadOnlySpan<byte> data)
+        {
+            int n = base.Send(data);
+            Accepted += n;
+            return n;
+        }
+
+        protected override void CollectIncomingData(ReadOnlySpan<byte> data)
+        {
+        }
+
+        protected override void FoundTerminator()
+        {
+        }
+    }
+
+    private static void AssertPattern(byte[] got, long length)
+    {
+        Assert.Equal(length, got.Length);
+        for (int i = 0; i < got.Length; i++)
+        {
+            if (got[i] != Firehose.Pattern(i))
+            {
+                Assert.Fail($"byte {i} is {got[i]}, expected {Firehose.Pattern(i)}");
+            }
+        }
+    }
+
+    /// <summary>A peer that stops reading: the channel's sends stop being accepted once the socket and one ring buffer are full, and nothing is lost or reordered when it reads again.</summary>
+    [Fact]
+    public void APeerThatStopsReadingHoldsTheRingAtItsCapAndGetsEverythingWhenItReads()
+    {
+        using var map = new SocketMap();
+        var acceptor = new Acceptor(map, (s, m) => new Firehose(s, m, closeWhenDone: true));
+        using Socket client = Connect(acceptor.Address);
+        client.ReceiveBufferSize = 64 << 10;
+        Drive.Until(map, () => acceptor.Channels.Count == 1, kind: PollerKind.IoUring);
+        var hose = (Firehose)acceptor.Channels[0];
+        long last = -1;
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            Drive.Until(map, () => false, seconds: 0.3, kind: PollerKind.IoUring);
+            if (hose.Accepted == last)
+            {
+                break; // nothing more taken: the socket is full and the ring holds at most its cap
+            }
+
+            last = hose.Accepted;
+        }
+
+        Assert.Equal(last, hose.Accepted);
+        Assert.True(hose.Accepted < Firehose.Total / 2, $"{hose.Accepted} bytes accepted by a peer that reads nothing");
+
+        byte[]? got = null;
+        var reader = new Thread(() => got = Drive.ReadToEnd(client));
+        reader.Start();
+        Drive.Until(map, () => !reader.IsAlive, seconds: 30, kind: PollerKind.IoUring);
+        Assert.True(reader.Join(TimeSpan.FromSeconds(5)));
+        AssertPattern(got!, Firehose.Total);
+        Assert.Equal(1, map.Count);
+    }
+
+    /// <summary>Close with sends in the ring: the peer gets a prefix of what was pushed, then the end; the loop goes on and nothing touches the closed channel.</summary>
+    [Fact]
+    public void ACloseWithSendsInTheRingEndsThePeersStreamWithAPrefix()
+    {
+        using var map = new SocketMap();
+        var acceptor = new Acceptor(map, (s, m) => new Firehose(s, m, closeWhenDone: false));
+        using Socket client = Connect(acceptor.Address);
+        Drive.Until(map, () => acceptor.Channels.Count == 1 && ((Firehose)acceptor.Channels[0]).Accepted > 0, kind: PollerKind.IoUring);
+        var hose = (Firehose)acceptor.Channels[0];
+        Drive.Until(map, () => false, seconds: 0.2, kind: PollerKind.IoUring);
+        hose.Close(); // on the loop's thread, with a send in the ring or just completed
+        byte[]? got = null;
+        var reader = new Thread(() => got = Drive.ReadToEnd(client));
+        reader.Start();
+        Drive.Until(map, () => !reader.IsAlive, seconds: 20, kind: PollerKind.IoUring);
+        Assert.True(reader.Join(TimeSpan.FromSeconds(5)), "the peer never saw the end of the stream");
+        Assert.True(got!.Length <= hose.Accepted);
+        for (int i = 0; i < got.Length; i++)
+        {
+            if (got[i] != Firehose.Pattern(i))
+            {
+                Assert.Fail($"byte {i} is {got[i]}, expected {Firehose.Pattern(i)}");
+            }
+        }
+
+        Assert.Equal(1, map.Count);
+    }
+
+    /// <summary>A reply pushed and the channel closed at once, over and over: every reply reaches its own client whole, though descriptor numbers are reused at once.</summary>
+    [Fact]
+    public void RepliesPushedThenClosedAtOnceReachTheirOwnClientsWhileNumbersAreReused()
+    {
+        Acceptor? acceptor = null;
+        using var loop = new LoopThread(map => acceptor = new Acceptor(map, (s, m) => new AnswerAndClose(s, m)), PollerKind.IoUring);
+        for (int round = 0; round < 300; round++)
+        {
+            using Socket a = Connect(acceptor!.Address);
+            using Socket b = Connect(acceptor.Address);
+            a.Send(System.Text.Encoding.ASCII.GetBytes($"a{round}\n"));
+            b.Send(System.Text.Encoding.ASCII.GetBytes($"b{round}\n"));
+            Assert.Equal($"re a{round}\n" + new string('a', 5000), System.Text.Encoding.ASCII.GetString(Drive.ReadToEnd(a)));
+            Assert.Equal($"re b{round}\n" + new string('b', 5000), System.Text.Encoding.ASCII.GetString(Drive.ReadToEnd(b)));
+        }
+    }
+
+    private sealed class AnswerAndClose : RecordingChat
+    {
+        public AnswerAndClose(Socket s, SocketMap m) : base(s, m)
+        {
+        }
+
+        protected override void OnMessage(string message)
+        {
+            Push(System.Text.Encoding.ASCII.GetBytes($"re {message}\n" + new string(message[0], 5000)));
+            Close(); // straight after Push, inside the pass
+        }
+    }
+
+    /// <summary>Echoes, pausing its reads over a high-water mark of queued output (backpressure).</summary>
+    private sealed class PausingEcho : AsyncChat
+    {
+        public PausingEcho(Socket s, SocketMap m) : base(s, m)
+        {
+            SetTerminator(Terminator.None);
+            HighWaterMark = 64 << 10;
+            LowWaterMark = 16 << 10;
+        }
+
+        public int Pauses { get; private set; }
+
+        protected override void CollectIncomingData(ReadOnlySpan<byte> data) => Push(data);
+
+        protected override void FoundTerminator()
+        {
+        }
+
+        protected override void HandleBackpressure(bool readingPaused)
+        {
+            if (readingPaused)
+            {
+                Pauses++;
+            }
+        }
+    }
+
+    /// <summary>Reads paused by backpressure stop the ring's receive (what it already has stays queued); every byte still comes back, in order.</summary>
+    [Fact]
+    public void BackpressureStopsTheRingsReceiveAndEveryByteStillComesBackInOrder()
+    {
+        using var map = new SocketMap();
+        var acceptor = new Acceptor(map, (s, m) => new PausingEcho(s, m));
+        using Socket client = Connect(acceptor.Address);
+        client.ReceiveBufferSize = 64 << 10;
+        const int size = 6 << 20;
+        var payload = new byte[size];
+        new Random(11).NextBytes(payload);
+        var sender = new Thread(() => client.Send(payload));
+        sender.Start();
+        Drive.Until(map, () => acceptor.Channels.Count == 1 && ((PausingEcho)acceptor.Channels[0]).Pauses > 0, kind: PollerKind.IoUring);
+        var echo = (PausingEcho)acceptor.Channels[0];
+        Assert.True(echo.Pauses > 0, "the echo never paused");
+
+        var back = new byte[size];
+        int got = 0;
+        var reader = new Thread(() =>
+        {
+            while (got < size && client.Receive(back, got, size - got, SocketFlags.None) is > 0 and var n)
+            {
+                got += n;
+            }
+        });
+        reader.Start();
+        Drive.Until(map, () => !reader.IsAlive, seconds: 60, kind: PollerKind.IoUring);
+        Assert.True(reader.Join(TimeSpan.FromSeconds(5)));
+        Assert.True(sender.Join(TimeSpan.FromSeconds(5)));
+        Assert.Equal(size, got);
+        Assert.Equal(payload, back);
+        Assert.Equal(KernelAllowsIoUring(), echo.HasUringReceiver);
+    }
+
+    /// <summary>A loop whose passes run on two threads in turn (a new ring each time): the echo still gives back every byte in order.</summary>
+    [Fact]
+    public void PassesOnAlternatingThreadsKeepTheEchoWhole()
+    {
+        using var map = new SocketMap();
+        var acceptor = new Acceptor(map, (s, m) => new Echo(s, m));
+        using Socket client = Connect(acceptor.Address);
+        const int size = 512 << 10;
+        var payload = new byte[size];
+        new Random(5).NextBytes(payload);
+        var back = new byte[size];
+        int got = 0;
+        var reader = new Thread(() =>
+        {
+            while (got < size && client.Receive(back, got, size - got, SocketFlags.None) is > 0 and var n)
+            {
+                got += n;
+            }
+        });
+        reader.Start();
+        var sender = new Thread(() =>
+        {
+            for (int at = 0; at < size; at += 8192)
+            {
+                client.Send(payload, at, Math.Min(8192, size - at), SocketFlags.None);
+                Thread.Sleep(1);
+            }
+        });
+        sender.Start();
+        var sw = Stopwatch.StartNew();
+        while (reader.IsAlive && sw.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            var t = new Thread(() => Drive.Until(map, () => !reader.IsAlive, seconds: 0.05, kind: PollerKind.IoUring));
+            t.Start();
+            t.Join();
+        }
+
+        Assert.True(reader.Join(TimeSpan.FromSeconds(5)));
+        Assert.True(sender.Join(TimeSpan.FromSeconds(5)));
+        Assert.Equal(size, got);
+        Assert.Equal(payload, back);
+    }
+
+    private static byte[] ReadExactly(Socket s, int n)
+    {
+        var buf = new byte[n];
+        int got = 0;
+        while (got < n)
+        {
+            int r = s.Receive(buf, got, n - got, SocketFlags.None);
+            Assert.True(r > 0);
+            got += r;
+        }
+
+        return buf;
+    }
+}
