@@ -12,13 +12,14 @@ var idle = new Option<double>("--idle-timeout") { Description = "Seconds a conne
 var requestTimeout = new Option<double>("--request-timeout") { Description = "Seconds a started request may take to arrive (0: forever)", DefaultValueFactory = _ => 10 };
 var proxyProtocol = new Option<bool>("--proxy-protocol") { Description = "Require a PROXY protocol header (v1 or v2, HAProxy's send-proxy / send-proxy-v2) on every connection; the access log shows the client address it carries" };
 var loops = SampleHost.LoopsOption();
+var poller = SampleHost.PollerOption();
 var drainTimeout = SampleHost.DrainTimeoutOption();
 var cert = SampleTls.CertOption("serve HTTPS on --port");
 var key = SampleTls.KeyOption();
 var noResume = SampleTls.NoResumeOption();
 var command = new RootCommand("The asynchat documentation's http_request_handler, as a small HTTP/1.1 server")
 {
-    host, port, root, maxBody, quiet, idle, requestTimeout, proxyProtocol, loops, drainTimeout, cert, key, noResume,
+    host, port, root, maxBody, quiet, idle, requestTimeout, proxyProtocol, loops, drainTimeout, cert, key, noResume, poller,
 };
 command.SetAction(result =>
 {
@@ -46,6 +47,7 @@ command.SetAction(result =>
         Tls = tls,
     };
     int count = result.GetValue(loops);
+    PollerKind backend = result.GetValue(poller);
     return SampleHost.RunLoopsUntilStopped(
         SampleHost.EndPoint(result, host, port),
         count,
@@ -53,11 +55,13 @@ command.SetAction(result =>
         server =>
         {
             string what = docRoot is null ? "built-in page" : $"root {Path.GetFullPath(docRoot)}";
-            string extras = (count == 1 ? "1 loop" : $"{count} loops") + (options.ProxyProtocol ? ", PROXY protocol required" : "");
+            string extras = (count == 1 ? "1 loop" : $"{count} loops") + (options.ProxyProtocol ? ", PROXY protocol required" : "")
+                + (backend == PollerKind.Default ? "" : $", --poller {result.GetResult(poller)?.Tokens[0].Value}");
             string scheme = tls is null ? "http" : "https";
             Console.WriteLine($"Serving {scheme.ToUpperInvariant()} on {scheme}://{SampleHost.Show(server.Address)}/ ({what}; {extras}); Ctrl+C stops");
         },
         SampleHost.DrainTimeout(result, drainTimeout),
-        server => server.Accepted);
+        server => server.Accepted,
+        backend);
 });
 return SampleHost.Invoke(command, args);
