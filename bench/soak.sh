@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Soak test: does a server on each backend stay flat for 10 minutes of churn?
 #
-# Per backend (epoll, poll, select; one after the other, server on CPU 0 and churn on CPU 1):
+# Per backend (epoll, poll, select, and io_uring when asked with --backends; one after the other, server on CPU 0 and churn on CPU 1):
 #  - a server process (`Soak server`): a line server on AsyncChat ("\r\n" terminator, each line
 #    answered "echo: line"), IdleTimeout 5 s on every connection, driven by EventLoop.RunAsync on
 #    127.0.0.1; a second thread calls map.Post every 2 ms and the action records how long it

@@ -22,7 +22,8 @@ static class Wire
         "epoll" => PollerKind.Epoll,
         "poll" => PollerKind.Poll,
         "select" => PollerKind.Select,
-        _ => throw new ArgumentException($"unknown backend '{name}' (epoll, poll or select)"),
+        "io_uring" => PollerKind.IoUring,
+        _ => throw new ArgumentException($"unknown backend '{name}' (epoll, poll, select or io_uring)"),
     };
 }
 

@@ -6,18 +6,21 @@ using Asyncore;
 using Asyncore.Samples;
 
 // Bulk transfer through AsyncChat, for ../shared/bench:
-//   Bulk recv PORT BYTES [CHUNK]  each connection: read exactly BYTES with an integer terminator, answer OK
-//   Bulk send PORT BYTES [CHUNK]  send BYTES from a producer of CHUNK-byte blocks, wait for OK, print seconds
-// CHUNK (default 4096, the documented buffer size) is AcInBufferSize / AcOutBufferSize.
-if (args.Length < 3 || args[0] is not ("recv" or "send"))
+//   Bulk recv PORT BYTES [CHUNK [BACKEND]]  each connection: read exactly BYTES with an integer terminator, answer OK
+//   Bulk send PORT BYTES [CHUNK [BACKEND]]  send BYTES from a producer of CHUNK-byte blocks, wait for OK, print seconds
+// CHUNK (default 4096, the documented buffer size) is AcInBufferSize / AcOutBufferSize; BACKEND is
+// default, epoll, poll, select or io_uring.
+if (args.Length < 3 || args[0] is not ("recv" or "send")
+    || (args.Length > 4 && !Enum.TryParse(args[4].Replace("_", "", StringComparison.Ordinal), ignoreCase: true, out PollerKind _)))
 {
-    Console.Error.WriteLine("usage: Bulk recv|send PORT BYTES [CHUNK]");
+    Console.Error.WriteLine("usage: Bulk recv|send PORT BYTES [CHUNK [default|epoll|poll|select|io_uring]]");
     return 2;
 }
 
 int port = int.Parse(args[1], CultureInfo.InvariantCulture);
 long bytes = long.Parse(args[2], CultureInfo.InvariantCulture);
 int chunk = args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : AsyncChat.DefaultBufferSize;
+PollerKind backend = args.Length > 4 ? Enum.Parse<PollerKind>(args[4].Replace("_", "", StringComparison.Ordinal), ignoreCase: true) : PollerKind.Default;
 var at = new IPEndPoint(IPAddress.Loopback, port);
 if (args[0] == "recv")
 {
@@ -26,14 +29,14 @@ if (args[0] == "recv")
         return SampleHost.CannotListen;
     }
 
-    EventLoop.Loop(PollerKind.Default, timeout: 1.0);
+    EventLoop.Loop(backend, timeout: 1.0);
     return 0;
 }
 
 var sender = new BulkSender(at, bytes, chunk);
 try
 {
-    EventLoop.Loop(PollerKind.Default, timeout: 1.0);
+    EventLoop.Loop(backend, timeout: 1.0);
 }
 catch (ExitNowException)
 {
