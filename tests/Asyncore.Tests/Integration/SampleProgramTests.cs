@@ -63,6 +63,27 @@ public class SampleProgramTests
         Assert.Equal(0, server.Stop());
     }
 
+    /// <summary>The HTTP sample on io_uring: keep-alive and pipelined requests answered in order, the backend named at start-up, exit 0 on SIGTERM.</summary>
+    [Fact]
+    public void TheHttpServerRunsOnIoUringWhenAskedTo()
+    {
+        using var server = SampleProcess.StartServer("HttpServer", out IPEndPoint at, "--poller", "io_uring", "--loops", "1", "--quiet");
+        using (var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 10_000 })
+        {
+            s.Connect(at);
+            s.Send("GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /missing HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"u8);
+            string answers = Encoding.ASCII.GetString(Drive.ReadToEnd(s));
+            int ok1 = answers.IndexOf("HTTP/1.1 200 OK", StringComparison.Ordinal);
+            int missing = answers.IndexOf("HTTP/1.1 404", StringComparison.Ordinal);
+            int ok2 = answers.IndexOf("HTTP/1.1 200 OK", missing + 1, StringComparison.Ordinal);
+            Assert.True(ok1 == 0 && missing > ok1 && ok2 > missing, answers);
+            Assert.EndsWith("Hello, World!\nThis is the HTTP server sample of Asyncore (Python's asyncore and asynchat for .NET).\n", answers, StringComparison.Ordinal);
+        }
+
+        Assert.Contains(server.Stdout, l => l.Contains("--poller io_uring", StringComparison.Ordinal));
+        Assert.Equal(0, server.Stop());
+    }
+
     [Fact]
     public void TheBulkReceiverSaysTheSameWhenItsPortIsTaken()
     {
