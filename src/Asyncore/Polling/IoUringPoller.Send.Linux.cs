@@ -14,6 +14,14 @@ internal sealed unsafe class IoUringSender
     /// <summary>The most bytes one channel has accepted and not yet seen completed; a send past it answers would-block.</summary>
     internal const int Capacity = 64 * 1024;
 
+    /// <summary>
+    /// The buffer a channel starts with when its first send is this small or smaller (an answer, a
+    /// prompt); it is exchanged for a <see cref="Capacity"/> one, before the kernel sees the SEND,
+    /// once more is sent. A channel whose small answer waits behind a peer that does not read holds
+    /// 4 KiB, not 64.
+    /// </summary>
+    internal const int SmallCapacity = 4 * 1024;
+
     internal IoUringSender(nint fd, object owner, uint generation)
     {
         Fd = fd;
@@ -32,6 +40,9 @@ internal sealed unsafe class IoUringSender
 
     /// <summary>The bytes accepted and not completed: <c>Buffer[Start..End]</c>; null when none are held.</summary>
     internal byte* Buffer;
+
+    /// <summary>The size of <see cref="Buffer"/>: <see cref="SmallCapacity"/> or <see cref="Capacity"/>.</summary>
+    internal int BufferCapacity;
 
     internal int Start;
 
@@ -68,6 +79,8 @@ internal sealed unsafe partial class IoUringPoller
     private readonly Dictionary<ulong, IoUringSender> _detached = new();
 
     private readonly Stack<nint> _freeBuffers = new();
+
+    private readonly Stack<nint> _freeSmallBuffers = new();
 
     /// <summary>SENDs taken at epoch <see cref="_silentEpoch"/> (not handed to the kernel yet) whose completion nobody waits for.</summary>
     private uint _silentSends;
@@ -116,16 +129,21 @@ internal sealed unsafe partial class IoUringPoller
             s.Start = s.End = 0;
         }
 
-        int n = Math.Min(IoUringSender.Capacity - s.End, data.Length);
+        if (s.Buffer == null)
+        {
+            s.BufferCapacity = data.Length <= IoUringSender.SmallCapacity ? IoUringSender.SmallCapacity : IoUringSender.Capacity;
+            s.Buffer = RentBuffer(s.BufferCapacity);
+        }
+        else if (s.BufferCapacity < IoUringSender.Capacity && s.End + data.Length > s.BufferCapacity)
+        {
+            Enlarge(s, growable);
+        }
+
+        int n = Math.Min(s.BufferCapacity - s.End, data.Length);
         if (n <= 0)
         {
             s.Notify = true;
             return Dispatcher.WouldBlock;
-        }
-
-        if (s.Buffer == null)
-        {
-            s.Buffer = RentBuffer();
         }
 
         data[..n].CopyTo(new Span<byte>(s.Buffer + s.End, n));
@@ -140,6 +158,27 @@ internal sealed unsafe partial class IoUringPoller
         }
 
         return n;
+    }
+
+    /// <summary>Moves the held bytes into a <see cref="IoUringSender.Capacity"/> buffer; a SEND the kernel has not seen yet is pointed at it.</summary>
+    private void Enlarge(IoUringSender s, bool growable)
+    {
+        byte* large = RentBuffer(IoUringSender.Capacity);
+        int held = s.End - s.Start;
+        new ReadOnlySpan<byte>(s.Buffer + s.Start, held).CopyTo(new Span<byte>(large, held));
+        byte* small = s.Buffer;
+        int smallCapacity = s.BufferCapacity;
+        s.Buffer = large;
+        s.BufferCapacity = IoUringSender.Capacity;
+        s.Start = 0;
+        s.End = held;
+        if (growable)
+        {
+            s.Sqe->Addr = (ulong)s.Buffer;
+            s.Sqe->Len = (uint)held;
+        }
+
+        ReturnBuffer(small, smallCapacity);
     }
 
     private void QueueSend(IoUringSender s)
@@ -345,10 +384,31 @@ internal sealed unsafe partial class IoUringPoller
         {
             NativeMemory.Free((void*)b);
         }
+
+        while (_freeSmallBuffers.TryPop(out nint b))
+        {
+            NativeMemory.Free((void*)b);
+        }
     }
 
-    private byte* RentBuffer() =>
-        _freeBuffers.TryPop(out nint b) ? (byte*)b : (byte*)NativeMemory.Alloc(IoUringSender.Capacity);
+    private byte* RentBuffer(int capacity)
+    {
+        Stack<nint> free = capacity == IoUringSender.Capacity ? _freeBuffers : _freeSmallBuffers;
+        return free.TryPop(out nint b) ? (byte*)b : (byte*)NativeMemory.Alloc((nuint)capacity);
+    }
+
+    private void ReturnBuffer(byte* buffer, int capacity)
+    {
+        Stack<nint> free = capacity == IoUringSender.Capacity ? _freeBuffers : _freeSmallBuffers;
+        if (free.Count < MaxFreeBuffers)
+        {
+            free.Push((nint)buffer);
+        }
+        else
+        {
+            NativeMemory.Free(buffer);
+        }
+    }
 
     /// <summary>Returns the sender's buffer once no SEND reads it; memory follows what is in flight now.</summary>
     private void FreeHeld(IoUringSender s)
@@ -359,15 +419,7 @@ internal sealed unsafe partial class IoUringPoller
             return;
         }
 
-        if (_freeBuffers.Count < MaxFreeBuffers)
-        {
-            _freeBuffers.Push((nint)s.Buffer);
-        }
-        else
-        {
-            NativeMemory.Free(s.Buffer);
-        }
-
+        ReturnBuffer(s.Buffer, s.BufferCapacity);
         s.Buffer = null;
     }
 }

@@ -67,6 +67,52 @@ public class IoUringTests
         }
     }
 
+    /// <summary>
+    /// A channel's first small send holds a 4 KiB buffer, not 64 KiB (a small answer stuck behind a
+    /// peer that does not read costs 4 KiB); more bytes before the kernel sees the SEND move it into
+    /// a 64 KiB buffer, and the peer gets every byte in order.
+    /// </summary>
+    [Fact]
+    public void ASmallSendHoldsASmallBufferThatGrowsBeforeTheKernelSeesIt()
+    {
+        if (!KernelAllowsIoUring())
+        {
+            return;
+        }
+
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        using Socket client = Connect(listener.LocalEndPoint!);
+        using Socket server = listener.Accept();
+        server.Blocking = false;
+        using IoUringPoller p = IoUringPoller.TryCreate(out _)!;
+        IoUringSender sender = p.SenderFor(server.Handle, server);
+
+        Assert.Equal(5, p.Send(sender, "hello"u8));
+        Assert.Equal(IoUringSender.SmallCapacity, sender.BufferCapacity);
+        byte[] more = new byte[10_000];
+        new Random(7).NextBytes(more);
+        Assert.Equal(more.Length, p.Send(sender, more));
+        Assert.Equal(IoUringSender.Capacity, sender.BufferCapacity);
+
+        byte[] expected = [.. "hello"u8, .. more];
+        var got = new byte[expected.Length];
+        int read = 0;
+        var events = new PollEvent[8];
+        var deadline = Stopwatch.StartNew();
+        while (read < got.Length && deadline.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            p.Wait(10, events);
+            while (client.Available > 0 && read < got.Length)
+            {
+                read += client.Receive(got, read, got.Length - read, SocketFlags.None);
+            }
+        }
+
+        Assert.Equal(expected, got);
+    }
+
     [Fact]
     public void ARefusedSetupFallsBackToEpollSaysSoOnceAndServes()
     {
