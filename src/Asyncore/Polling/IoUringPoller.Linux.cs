@@ -323,9 +323,13 @@ internal sealed unsafe partial class IoUringPoller : IPoller
                 : PollFlags.Err;
             if (flags != PollFlags.None)
             {
-                if ((w.Mask & PollFlags.In) != 0 && _receivers.TryGetValue(fd, out IoUringReceiver? r) && !r.Detached && ReferenceEquals(r.Owner, w.Owner) && r.HasInput)
+                if ((w.Mask & PollFlags.In) != 0 && _receivers.TryGetValue(fd, out IoUringReceiver? r) && !r.Detached && ReferenceEquals(r.Owner, w.Owner) && r.HasInput
+                    && r.ReportedWait != _waitCount)
                 {
-                    // One event for the descriptor: its queued input is read before a hang-up closes it.
+                    // One event for the descriptor: its queued input is read before a hang-up closes it. Not when
+                    // this wait said readable already (ReportInput before a poll completed): a second read in the
+                    // same pass would take a queued end of stream twice, and the second one closes a channel that
+                    // deferred its close to send what it still has queued (half-close).
                     flags |= PollFlags.In;
                     r.ReportedWait = _waitCount;
                 }

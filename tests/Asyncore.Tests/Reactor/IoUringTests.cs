@@ -253,6 +253,67 @@ public class IoUringTests
         Assert.Equal(1, map.Count);
     }
 
+    /// <summary>Answers a line with <see cref="Blocks"/> blocks of 64 KiB from a producer that reuses one buffer, as a file producer does.</summary>
+    private sealed class BlockServer : AsyncChat
+    {
+        public const int Blocks = 32;
+
+        public BlockServer(Socket s, SocketMap m) : base(s, m) => SetTerminator("\n"u8);
+
+        protected override void CollectIncomingData(ReadOnlySpan<byte> data)
+        {
+        }
+
+        protected override void FoundTerminator()
+        {
+            Push("HEAD\n"u8);
+            PushWithProducer(new Blocks64K(Blocks));
+        }
+
+        private sealed class Blocks64K(int count) : IProducer
+        {
+            private readonly byte[] _block = new byte[65_536];
+            private int _left = count;
+
+            public ReadOnlyMemory<byte> More()
+            {
+                if (_left == 0)
+                {
+                    return ReadOnlyMemory<byte>.Empty;
+                }
+
+                _left--;
+                Array.Fill(_block, (byte)('a' + (_left % 26)));
+                return _block;
+            }
+        }
+    }
+
+    /// <summary>
+    /// A client that sends its request and half-closes at once (nc -N, curl's --no-buffer uploads, a
+    /// shell's printf | nc) gets the whole answer: the peer's end of stream arrives while the ring's
+    /// send still holds the first block, and the channel must keep sending the producer's other blocks.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Backends.Kinds), MemberType = typeof(Backends))]
+    public void AnAnswerOfManyProducerBlocksArrivesWholeWhenThePeerHalfClosesAfterItsRequest(PollerKind kind)
+    {
+        using var map = new SocketMap();
+        var acceptor = new Acceptor(map, (s, m) => new BlockServer(s, m));
+        using Socket client = Connect(acceptor.Address);
+        client.Send("GET\n"u8);
+        client.Shutdown(SocketShutdown.Send);
+        byte[]? back = null;
+        var reader = Task.Run(() => back = Drive.ReadToEnd(client));
+        Drive.Until(map, () => reader.IsCompleted, kind: kind);
+        Assert.True(reader.IsCompleted);
+        Assert.Equal(5 + (BlockServer.Blocks * 65_536), back!.Length);
+        for (int i = 0; i < BlockServer.Blocks; i++)
+        {
+            Assert.Equal((byte)('a' + ((BlockServer.Blocks - 1 - i) % 26)), back[5 + (i * 65_536) + 65_535]);
+        }
+    }
+
     /// <summary>An armed poll holds its socket: closing the channel must cancel it, or the peer never sees the end.</summary>
     [Fact]
     public void AChannelClosedInACallbackIsClosedForThePeerAtOnceEvenWhenTheLoopStops()
