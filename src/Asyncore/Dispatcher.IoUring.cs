@@ -19,8 +19,26 @@ public partial class Dispatcher
     /// <summary>Whether this channel has read through the ring (tests).</summary>
     internal bool HasUringReceiver => _uringRecv is not null;
 
-    /// <summary>Bytes (or an end of stream, or an error) the ring received for this channel that it has not read yet.</summary>
-    private protected bool RingInputWaiting => _uringRecv is { } r && r.HasInput;
+    /// <summary>
+    /// Bytes (or an end of stream, or an error) the ring received for this channel that it has not
+    /// read yet, whether or not the channel has read through the ring before; or, while the ring holds
+    /// completions the loop has not taken yet (a wait stops taking them when its event buffer is
+    /// full), possibly some of them: a drain's idle test then waits a pass rather than close a
+    /// channel whose request is in the ring.
+    /// </summary>
+    private protected bool RingInputWaiting
+    {
+        get
+        {
+            if (_uringRecv is { HasInput: true })
+            {
+                return true;
+            }
+
+            return OperatingSystem.IsLinux() && Registration is { Reactor.Poller: IoUringPoller poller } reg
+                && (poller.CompletionsUntaken || poller.ReceiverFor(reg.Fd, PollOwner) is { HasInput: true });
+        }
+    }
 
     /// <summary>
     /// Reads from what the ring received, when this channel's reads go through it: bytes, 0 at the end

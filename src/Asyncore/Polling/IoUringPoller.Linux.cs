@@ -244,6 +244,9 @@ internal sealed unsafe partial class IoUringPoller : IPoller
     /// </summary>
     private const uint SilentSendWaitUsec = 1000;
 
+    /// <summary>Whether the completion queue holds entries no wait has taken yet (a wait stops when its event buffer is full).</summary>
+    internal bool CompletionsUntaken => _ring.TryPeek(out _);
+
     public int Wait(int timeoutMs, Span<PollEvent> ready)
     {
         long start = System.Diagnostics.Stopwatch.GetTimestamp();

@@ -113,6 +113,66 @@ public class IoUringTests
         Assert.Equal(expected, got);
     }
 
+    /// <summary>Answers each line with "ok".</summary>
+    private sealed class Lines : AsyncChat
+    {
+        public Lines(Socket s, SocketMap m) : base(s, m) => SetTerminator("\n"u8);
+
+        public int Answered { get; private set; }
+
+        protected override void CollectIncomingData(ReadOnlySpan<byte> data)
+        {
+        }
+
+        protected override void FoundTerminator()
+        {
+            Answered++;
+            Push("ok\n"u8);
+        }
+    }
+
+    /// <summary>
+    /// A request the ring received whose completion the loop has not taken yet (a wait takes
+    /// completions only while its event buffer has room) is neither in the socket nor in the channel's
+    /// queue: the channel is not idle all the same, so a drain does not close it unanswered.
+    /// </summary>
+    [Fact]
+    public void AChannelWithAReceiveStillInTheCompletionQueueIsNotIdle()
+    {
+        if (!KernelAllowsIoUring())
+        {
+            return;
+        }
+
+        using var map = new SocketMap();
+        var acceptor = new Acceptor(map, (s, m) => new Lines(s, m));
+        using Socket client = Connect(acceptor.Address);
+        Drive.Until(map, () => acceptor.Channels.Count == 1, kind: PollerKind.IoUring);
+        var channel = (Lines)acceptor.Channels[0];
+        var poller = (IoUringPoller)map.Reactor.Poller!;
+
+        // A first exchange: the channel's reads go through the ring from here on.
+        client.Send("request\n"u8);
+        Drive.Until(map, () => channel.Answered == 1 && client.Available == 3, kind: PollerKind.IoUring);
+        Assert.Equal(3, client.Receive(new byte[3]));
+        Assert.True(channel.HasUringReceiver);
+        Drive.Until(map, () => channel.IsIdle, seconds: 5, kind: PollerKind.IoUring); // the answer's SEND completed
+        Assert.True(channel.IsIdle);
+
+        client.Send("request\n"u8);
+        var deadline = Stopwatch.StartNew();
+        while (!poller.CompletionsUntaken && deadline.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            poller.Wait(20, Span<PollEvent>.Empty); // the kernel receives; no room to take the completion
+        }
+
+        Assert.True(poller.CompletionsUntaken);
+        Assert.Equal(0, channel.Socket!.Available);
+        Assert.False(channel.IsIdle);
+        Drive.Until(map, () => channel.Answered == 2 && client.Available == 3, kind: PollerKind.IoUring);
+        Assert.Equal(2, channel.Answered);
+    }
+
     [Fact]
     public void ARefusedSetupFallsBackToEpollSaysSoOnceAndServes()
     {
