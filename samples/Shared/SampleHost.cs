@@ -141,8 +141,8 @@ internal static class SampleHost
     {
         var option = new Option<PollerKind>("--poller")
         {
-            Description = "Readiness backend: default, epoll, poll, select or io_uring (io_uring falls back to epoll, with one line on standard error, where the kernel refuses it)",
-            DefaultValueFactory = _ => PollerKind.Default,
+            Description = "Readiness backend (default: the library's default, epoll on Linux); io_uring falls back to epoll, with one line on standard error, where the kernel refuses it",
+            HelpName = "default|epoll|poll|select|io_uring",
             CustomParser = result =>
             {
                 string text = result.Tokens.Count == 1 ? result.Tokens[0].Value : string.Empty;
@@ -152,14 +152,14 @@ internal static class SampleHost
                     case "epoll": return PollerKind.Epoll;
                     case "poll": return PollerKind.Poll;
                     case "select": return PollerKind.Select;
-                    case "io_uring" or "iouring" or "uring": return PollerKind.IoUring;
+                    case "io_uring": return PollerKind.IoUring;
                     default:
                         result.AddError($"--poller: not a backend: '{text}' (default, epoll, poll, select, io_uring)");
                         return PollerKind.Default;
                 }
             },
         };
-        option.AcceptOnlyFromAmong("default", "epoll", "poll", "select", "io_uring", "iouring", "uring");
+        option.AcceptOnlyFromAmong("default", "epoll", "poll", "select", "io_uring");
         return option;
     }
 
