@@ -8,7 +8,7 @@ namespace Asyncore.Polling;
 /// poller's provided-buffer ring, and the completions it brought that the channel has not read yet
 /// (in order, the first one possibly read in part).
 /// </summary>
-internal sealed unsafe class IoUringReceiver
+internal sealed unsafe class IoUringReceiver : IoUringOperand
 {
     /// <summary>The most ring buffers one channel holds unread before its receive is stopped (it starts again once it has read half).</summary>
     internal const int MaxHeld = 16;
@@ -17,21 +17,9 @@ internal sealed unsafe class IoUringReceiver
     private int _head;
     private int _count;
 
-    internal IoUringReceiver(nint fd, object owner, uint generation)
+    internal IoUringReceiver(nint fd, object owner, uint generation) : base(fd, owner, generation)
     {
-        Fd = fd;
-        Owner = owner;
-        Generation = generation;
     }
-
-    internal readonly nint Fd;
-
-    internal readonly object Owner;
-
-    /// <summary>This receiver's generation (with the receive bit): the high half of its user_data.</summary>
-    internal readonly uint Generation;
-
-    internal ulong UserData => ((ulong)Generation << 32) | (uint)(int)Fd;
 
     /// <summary>The channel wants to read (its interest has POLLIN).</summary>
     internal bool Want;

@@ -9,7 +9,7 @@ namespace Asyncore.Polling;
 /// stays put while the kernel reads it, and at most one IORING_OP_SEND for them. Sends accepted
 /// before that entry reaches the kernel are added to it, so one pass's replies leave in one send.
 /// </summary>
-internal sealed unsafe class IoUringSender
+internal sealed unsafe class IoUringSender : IoUringOperand
 {
     /// <summary>The most bytes one channel has accepted and not yet seen completed; a send past it answers would-block.</summary>
     internal const int Capacity = 64 * 1024;
@@ -22,21 +22,9 @@ internal sealed unsafe class IoUringSender
     /// </summary>
     internal const int SmallCapacity = 4 * 1024;
 
-    internal IoUringSender(nint fd, object owner, uint generation)
+    internal IoUringSender(nint fd, object owner, uint generation) : base(fd, owner, generation)
     {
-        Fd = fd;
-        Owner = owner;
-        Generation = generation;
     }
-
-    /// <summary>The descriptor the sends name.</summary>
-    internal readonly nint Fd;
-
-    /// <summary>The socket behind the descriptor when this sender was made.</summary>
-    internal readonly object Owner;
-
-    /// <summary>This sender's generation (with the send bit): the high half of its user_data.</summary>
-    internal readonly uint Generation;
 
     /// <summary>The bytes accepted and not completed: <c>Buffer[Start..End]</c>; null when none are held.</summary>
     internal byte* Buffer;
@@ -65,7 +53,6 @@ internal sealed unsafe class IoUringSender
     /// <summary>The channel left the map, or the backend was replaced: this sender takes no more bytes.</summary>
     internal bool Detached;
 
-    internal ulong UserData => ((ulong)Generation << 32) | (uint)(int)Fd;
 }
 
 /// <content>The send half of the data path (see docs/design.md, "io_uring").</content>
