@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.InteropServices;
 using Asyncore.Interop;
 
@@ -547,20 +548,20 @@ internal sealed unsafe partial class IoUringPoller
         {
             if (r.Held > 0 && _buffers is not null)
             {
-                var bytes = new List<byte>();
+                var bytes = new ArrayBufferWriter<byte>();
                 if (r.Carry is { } old)
                 {
-                    bytes.AddRange(old.AsSpan(r.CarryStart).ToArray());
+                    bytes.Write(old.AsSpan(r.CarryStart));
                 }
 
                 while (r.Held > 0)
                 {
                     ref (ushort Bid, int Offset, int Length) head = ref r.Head;
-                    bytes.AddRange(new ReadOnlySpan<byte>(_buffers.Buffer(head.Bid) + head.Offset, head.Length - head.Offset).ToArray());
+                    bytes.Write(new ReadOnlySpan<byte>(_buffers.Buffer(head.Bid) + head.Offset, head.Length - head.Offset));
                     r.Dequeue();
                 }
 
-                r.Carry = bytes.ToArray();
+                r.Carry = bytes.WrittenSpan.ToArray();
                 r.CarryStart = 0;
             }
 

@@ -141,10 +141,10 @@ internal sealed class ReactorCore : IDisposable
         }
 
         // io_uring hears of every channel that leaves, watched or not: its send goes to the kernel and its receive is cancelled before its socket closes.
-        bool sent = reg.Channel?.HasUringSender == true || _poller is IoUringPoller;
+        bool ringKnows = _poller is IoUringPoller;
         reg.Channel = null;
         reg.Armed = false;
-        if (reg.Mask != PollFlags.None || sent)
+        if (reg.Mask != PollFlags.None || ringKnows)
         {
             reg.Mask = PollFlags.None;
             _poller?.Remove(reg.Fd);
