@@ -16,8 +16,14 @@ public partial class Dispatcher
     /// </summary>
     internal bool RingReadsAllowed => this is AsyncChat && _tls is null && Socket is not null && Connected && !Accepting;
 
+    /// <summary>How many bytes the channel reads at a time, for the ring's choice of buffers (0: not an <see cref="AsyncChat"/>).</summary>
+    internal int RingReadSize => this is AsyncChat chat ? chat.AcInBufferSize : 0;
+
     /// <summary>Whether this channel has read through the ring (tests).</summary>
     internal bool HasUringReceiver => _uringRecv is not null;
+
+    /// <summary>Whether this channel's ring receives pick from the large buffers (tests).</summary>
+    internal bool UringReceivesLarge => _uringRecv is { Large: true };
 
     /// <summary>
     /// Bytes (or an end of stream, or an error) the ring received for this channel that it has not

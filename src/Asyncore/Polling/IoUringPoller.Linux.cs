@@ -56,7 +56,7 @@ internal sealed unsafe partial class IoUringPoller : IPoller
     private IoUringPoller(IoUringRing ring)
     {
         _ring = ring;
-        _buffers = RegisterBuffers();
+        _buffers = RegisterSmallBuffers();
     }
 
     /// <summary>Makes a new ring on this thread when the current one may not be used here, keeping every watch and send.</summary>
@@ -79,7 +79,8 @@ internal sealed unsafe partial class IoUringPoller : IPoller
         CarryOverReceives(detach: false); // before the old ring's buffers are left behind
         _ring = ring;
         old.Dispose(); // cancels what the old ring had in flight
-        _buffers = RegisterBuffers();
+        _buffers = RegisterSmallBuffers();
+        MoveLargeReceiversIfRefused();
         _toArm.Clear();
         foreach (nint fd in _watched.Keys)
         {
@@ -150,7 +151,7 @@ internal sealed unsafe partial class IoUringPoller : IPoller
         {
             _watched[target.Fd] = new Watch { Mask = interest, Owner = target.Owner, QueuedToArm = true, OwnReads = reads };
             _toArm.Add(target.Fd);
-            SetWant(target.Fd, target.Owner, reads);
+            SetWant(target.Fd, target.Owner, reads, target.ReadSize);
             return;
         }
 
@@ -168,7 +169,7 @@ internal sealed unsafe partial class IoUringPoller : IPoller
             QueueArm(ref w, target.Fd);
         }
 
-        SetWant(target.Fd, target.Owner, reads);
+        SetWant(target.Fd, target.Owner, reads, target.ReadSize);
     }
 
     public void Remove(nint fd)
@@ -404,7 +405,7 @@ internal sealed unsafe partial class IoUringPoller : IPoller
     /// <summary>A fresh generation, never 0 and never with <see cref="SendBit"/> or <see cref="RecvBit"/>.</summary>
     private uint NextGeneration()
     {
-        _generation = (_generation + 1) & ~(SendBit | RecvBit);
+        _generation = (_generation + 1) & ~(SendBit | RecvBit | LargeRecvBit);
         if (_generation == 0)
         {
             _generation = 1;
@@ -416,15 +417,17 @@ internal sealed unsafe partial class IoUringPoller : IPoller
     public void Dispose()
     {
         ProvidedBuffers? buffers = _buffers;
+        ProvidedBuffers? large = _largeBuffers;
         bool quiet = EndReceives();
         CarryOverReceives(detach: true);
         ulong epoch = _ring.Epoch;
         bool disposed = _ring.Disposed;
         _ring.Dispose();
         DisposeSends(epoch, disposed);
-        if (quiet && buffers is not null)
+        if (quiet)
         {
             FreeBuffers(buffers); // no receive can pick a buffer any more
+            FreeBuffers(large);
         }
     }
 }

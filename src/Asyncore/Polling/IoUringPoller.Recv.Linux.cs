@@ -11,8 +11,17 @@ namespace Asyncore.Polling;
 /// </summary>
 internal sealed unsafe class IoUringReceiver : IoUringOperand
 {
-    /// <summary>The most ring buffers one channel holds unread before its receive is stopped (it starts again once it has read half).</summary>
+    /// <summary>The most small ring buffers one channel holds unread before its receive is stopped (it starts again once it has read half).</summary>
     internal const int MaxHeld = 16;
+
+    /// <summary>The same for a channel on the large buffers: 8 of 64 KiB, 512 KiB.</summary>
+    internal const int MaxHeldLarge = 8;
+
+    /// <summary>The mark on a queued buffer number that says it is one of the large group's.</summary>
+    internal const ushort LargeTag = 0x8000;
+
+    /// <summary>The generation bit of a receiver on the large buffers.</summary>
+    internal const uint LargeBit = 0x2000_0000;
 
     private (ushort Bid, int Offset, int Length)[] _queue = new (ushort, int, int)[MaxHeld * 2];
     private int _head;
@@ -21,6 +30,12 @@ internal sealed unsafe class IoUringReceiver : IoUringOperand
     internal IoUringReceiver(nint fd, object owner, uint generation) : base(fd, owner, generation)
     {
     }
+
+    /// <summary>Its receives pick from the large buffers (the channel reads 64 KiB or more at a time).</summary>
+    internal bool Large => (Generation & LargeBit) != 0;
+
+    /// <summary>The most buffers it holds unread before its receive is stopped.</summary>
+    internal int HeldCap => Large ? MaxHeldLarge : MaxHeld;
 
     /// <summary>The channel wants to read (its interest has POLLIN).</summary>
     internal bool Want;
@@ -93,10 +108,21 @@ internal sealed unsafe partial class IoUringPoller
 {
     private const uint RecvBit = 0x4000_0000;
 
+    /// <summary>With <see cref="RecvBit"/>: the receive picks from the large buffers (group 1).</summary>
+    private const uint LargeRecvBit = IoUringReceiver.LargeBit;
+
     /// <summary>What <see cref="Receive"/> answers when the channel's reads are not the ring's now (it stopped wanting them, and nothing is left).</summary>
     internal const int NotReceiving = int.MinValue;
     private const int BufferCount = 1024;
     private const int BufferSize = 4096;
+
+    /// <summary>
+    /// The large group, for channels that read 64 KiB or more at a time (a bulk transfer): one
+    /// receive then brings 64 KiB, not 4, as one read(2) into a large buffer would. Registered when
+    /// the first such channel comes, 4 MiB a ring.
+    /// </summary>
+    private const int LargeBufferCount = 64;
+    internal const int LargeBufferSize = 64 * 1024;
 
     private readonly Dictionary<nint, IoUringReceiver> _receivers = new();
 
@@ -106,37 +132,52 @@ internal sealed unsafe partial class IoUringPoller
     private readonly List<IoUringReceiver> _toArmRecv = new();
     private readonly List<IoUringReceiver> _withInput = new();
     private ProvidedBuffers? _buffers;
+
+    /// <summary>The large group on the current ring, once a channel asked for it; see <see cref="_largeRefused"/>.</summary>
+    private ProvidedBuffers? _largeBuffers;
+
+    /// <summary>The kernel refused the large group on the current ring: big readers stay on the small one.</summary>
+    private bool _largeRefused;
     private long _waitCount;
 
-    /// <summary>The provided-buffer ring (IORING_REGISTER_PBUF_RING, group 0) and its buffers, for one ring.</summary>
-    private sealed class ProvidedBuffers
+    /// <summary>A provided-buffer ring (IORING_REGISTER_PBUF_RING) and its buffers, for one ring and one group.</summary>
+    private sealed class ProvidedBuffers(ushort group, int count, int size)
     {
+        internal readonly ushort Group = group;
+        internal readonly int Count = count;
+        internal readonly int Size = size;
         internal byte* Ring;
         internal byte* Memory;
         internal ushort Tail;
         internal int Out; // handed to us and not given back
+        internal bool Unpublished;
 
-        internal byte* Buffer(ushort bid) => Memory + (long)bid * BufferSize;
+        internal byte* Buffer(ushort bid) => Memory + (long)bid * Size;
 
         /// <summary>Puts a buffer back for the kernel to pick (published by <see cref="Publish"/>).</summary>
         internal void Add(ushort bid)
         {
             // struct io_uring_buf { u64 addr; u32 len; u16 bid; u16 resv; }; the ring's tail is the first entry's resv,
             // so only the three fields are written.
-            byte* e = Ring + ((Tail & (BufferCount - 1)) * 16);
+            byte* e = Ring + ((Tail & (Count - 1)) * 16);
             *(ulong*)e = (ulong)Buffer(bid);
-            *(uint*)(e + 8) = BufferSize;
+            *(uint*)(e + 8) = (uint)Size;
             *(ushort*)(e + 12) = bid;
             Tail++;
+            Unpublished = true;
         }
 
-        internal void Publish() => Volatile.Write(ref *(ushort*)(Ring + 14), Tail);
+        internal void Publish()
+        {
+            Volatile.Write(ref *(ushort*)(Ring + 14), Tail);
+            Unpublished = false;
+        }
     }
 
     /// <summary>Registers a provided-buffer ring with the current ring; null (receives stay on recv(2)) where the kernel refuses.</summary>
-    private ProvidedBuffers? RegisterBuffers()
+    private ProvidedBuffers? RegisterBuffers(ushort group, int count, int size)
     {
-        nuint ringBytes = BufferCount * 16;
+        nuint ringBytes = (nuint)count * 16;
         void* ring = Libc.Mmap(null, ringBytes, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS, -1, 0);
         if (ring == (void*)-1)
         {
@@ -145,22 +186,107 @@ internal sealed unsafe partial class IoUringPoller
 
         Libc.IoUringBufReg reg = default;
         reg.RingAddr = (ulong)ring;
-        reg.RingEntries = BufferCount;
-        reg.Bgid = 0;
+        reg.RingEntries = (uint)count;
+        reg.Bgid = group;
         if (_ring.Register(Libc.IORING_REGISTER_PBUF_RING, &reg, 1) != 0)
         {
             Libc.Munmap(ring, ringBytes);
             return null;
         }
 
-        var b = new ProvidedBuffers { Ring = (byte*)ring, Memory = (byte*)NativeMemory.AlignedAlloc((nuint)BufferCount * BufferSize, 4096) };
-        for (int i = 0; i < BufferCount; i++)
+        var b = new ProvidedBuffers(group, count, size) { Ring = (byte*)ring, Memory = (byte*)NativeMemory.AlignedAlloc((nuint)count * (nuint)size, 4096) };
+        for (int i = 0; i < count; i++)
         {
             b.Add((ushort)i);
         }
 
         b.Publish();
         return b;
+    }
+
+    /// <summary>The small group (group 0) on the current ring.</summary>
+    private ProvidedBuffers? RegisterSmallBuffers() => RegisterBuffers(0, BufferCount, BufferSize);
+
+    /// <summary>The large group on the current ring, registered at the first call; null where the kernel refuses it.</summary>
+    private ProvidedBuffers? LargeBuffers()
+    {
+        if (_largeBuffers is null && !_largeRefused && _buffers is not null)
+        {
+            _largeBuffers = RegisterBuffers(1, LargeBufferCount, LargeBufferSize);
+            _largeRefused = _largeBuffers is null;
+        }
+
+        return _largeBuffers;
+    }
+
+    /// <summary>
+    /// After a new ring replaced the old one: channels on the large buffers keep them where the new
+    /// ring takes the large group too; where it does not, each moves to a receiver on the small group,
+    /// with its carried bytes, end of stream and error.
+    /// </summary>
+    private void MoveLargeReceiversIfRefused()
+    {
+        List<IoUringReceiver>? moving = null;
+        foreach (IoUringReceiver r in _receivers.Values)
+        {
+            if (r.Large && LargeBuffers() is null)
+            {
+                (moving ??= new()).Add(r);
+            }
+        }
+
+        if (moving is null)
+        {
+            return;
+        }
+
+        _toArmRecv.Clear();
+        foreach (IoUringReceiver old in moving)
+        {
+            var r = new IoUringReceiver(old.Fd, old.Owner, NextGeneration() | RecvBit)
+            {
+                Want = old.Want, Eof = old.Eof, Error = old.Error, Carry = old.Carry, CarryStart = old.CarryStart,
+            };
+            old.Carry = null;
+            old.Detached = true; // the channel's next read finds the new receiver
+            _receivers[r.Fd] = r;
+        }
+
+        foreach (IoUringReceiver r in _receivers.Values)
+        {
+            r.QueuedToArm = false;
+            QueueArmRecv(r);
+            if (r.HasInput)
+            {
+                ListWithInput(r);
+            }
+        }
+    }
+
+    /// <summary>The group a queued buffer number (with or without <see cref="IoUringReceiver.LargeTag"/>) belongs to.</summary>
+    private ProvidedBuffers GroupOf(ushort tagged) => (tagged & IoUringReceiver.LargeTag) != 0 ? _largeBuffers! : _buffers!;
+
+    private byte* BufferOf(ushort tagged) => GroupOf(tagged).Buffer((ushort)(tagged & ~IoUringReceiver.LargeTag));
+
+    /// <summary>Puts a queued buffer back in its group (published by <see cref="PublishBuffers"/>).</summary>
+    private void Return(ushort tagged)
+    {
+        ProvidedBuffers b = GroupOf(tagged);
+        b.Add((ushort)(tagged & ~IoUringReceiver.LargeTag));
+        b.Out--;
+    }
+
+    private void PublishBuffers()
+    {
+        if (_buffers is { Unpublished: true })
+        {
+            _buffers.Publish();
+        }
+
+        if (_largeBuffers is { Unpublished: true })
+        {
+            _largeBuffers.Publish();
+        }
     }
 
     /// <summary>The receiver of the channel on <paramref name="fd"/>, if its reads go through the ring.</summary>
@@ -171,7 +297,7 @@ internal sealed unsafe partial class IoUringPoller
     internal bool RingReads => _buffers is not null;
 
     /// <summary>The watch's reading interest changed: start the channel's multishot receive, or stop it.</summary>
-    private void SetWant(nint fd, object owner, bool want)
+    private void SetWant(nint fd, object owner, bool want, int readSize = 0)
     {
         if (!_receivers.TryGetValue(fd, out IoUringReceiver? r) || !ReferenceEquals(r.Owner, owner))
         {
@@ -185,7 +311,9 @@ internal sealed unsafe partial class IoUringPoller
                 DropReceiver(r);
             }
 
-            r = new IoUringReceiver(fd, owner, (NextGeneration() | RecvBit));
+            // A channel that reads 64 KiB or more at a time receives into the large buffers, where the kernel gives them.
+            uint large = readSize >= LargeBufferSize && LargeBuffers() is not null ? LargeRecvBit : 0;
+            r = new IoUringReceiver(fd, owner, NextGeneration() | RecvBit | large);
             _receivers[fd] = r;
         }
 
@@ -206,7 +334,7 @@ internal sealed unsafe partial class IoUringPoller
 
     private void QueueArmRecv(IoUringReceiver r)
     {
-        if (!r.QueuedToArm && !r.Armed && r.Want && !r.Eof && r.Error == 0 && r.Held < IoUringReceiver.MaxHeld / 2)
+        if (!r.QueuedToArm && !r.Armed && r.Want && !r.Eof && r.Error == 0 && r.Held < r.HeldCap / 2)
         {
             r.QueuedToArm = true;
             _toArmRecv.Add(r);
@@ -237,7 +365,7 @@ internal sealed unsafe partial class IoUringPoller
             sqe.Fd = (int)r.Fd;
             sqe.Flags = Libc.IOSQE_BUFFER_SELECT;
             sqe.IoPrio = Libc.IORING_RECV_MULTISHOT;
-            sqe.BufIndex = 0; // buf_group
+            sqe.BufIndex = r.Large ? _largeBuffers!.Group : _buffers!.Group; // buf_group
             sqe.UserData = r.UserData;
             r.Armed = true;
             r.Cancelling = false;
@@ -262,9 +390,14 @@ internal sealed unsafe partial class IoUringPoller
         bool more = (cqe.Flags & Libc.IORING_CQE_F_MORE) != 0;
         bool hasBuffer = (cqe.Flags & Libc.IORING_CQE_F_BUFFER) != 0;
         ushort bid = (ushort)(cqe.Flags >> Libc.IORING_CQE_BUFFER_SHIFT);
+        if ((generation & LargeRecvBit) != 0)
+        {
+            bid |= IoUringReceiver.LargeTag;
+        }
+
         if (hasBuffer)
         {
-            _buffers!.Out++;
+            GroupOf(bid).Out++;
         }
 
         IoUringReceiver? r = _receivers.TryGetValue(fd, out IoUringReceiver? live) && live.Generation == generation
@@ -290,7 +423,7 @@ internal sealed unsafe partial class IoUringPoller
         if (cqe.Res > 0 && hasBuffer)
         {
             r.Enqueue(bid, cqe.Res);
-            if (r.Armed && !r.Cancelling && r.Held >= IoUringReceiver.MaxHeld)
+            if (r.Armed && !r.Cancelling && r.Held >= r.HeldCap)
             {
                 CancelRecv(r); // it reads slower than its peer sends: stop until it has read half
             }
@@ -383,28 +516,22 @@ internal sealed unsafe partial class IoUringPoller
             }
         }
 
-        bool gave = false;
         while (n < into.Length && r.Held > 0 && _buffers is not null && !r.Detached)
         {
             ref (ushort Bid, int Offset, int Length) head = ref r.Head;
             int take = Math.Min(into.Length - n, head.Length - head.Offset);
-            new ReadOnlySpan<byte>(_buffers.Buffer(head.Bid) + head.Offset, take).CopyTo(into[n..]);
+            new ReadOnlySpan<byte>(BufferOf(head.Bid) + head.Offset, take).CopyTo(into[n..]);
             head.Offset += take;
             n += take;
             if (head.Offset == head.Length)
             {
                 ushort bid = head.Bid;
                 r.Dequeue();
-                _buffers.Add(bid);
-                _buffers.Out--;
-                gave = true;
+                Return(bid);
             }
         }
 
-        if (gave)
-        {
-            _buffers!.Publish();
-        }
+        PublishBuffers();
 
         if (!r.Armed && !r.Detached)
         {
@@ -424,11 +551,10 @@ internal sealed unsafe partial class IoUringPoller
         return r.Eof ? 0 : Dispatcher.WouldBlock;
     }
 
-    private void GiveBack(ushort bid)
+    private void GiveBack(ushort tagged)
     {
-        _buffers!.Add(bid);
-        _buffers.Out--;
-        _buffers.Publish();
+        Return(tagged);
+        PublishBuffers();
     }
 
     /// <summary>The channel left (by <see cref="Remove"/>): its queued buffers go back, its receive is cancelled.</summary>
@@ -440,12 +566,11 @@ internal sealed unsafe partial class IoUringPoller
         {
             while (r.Held > 0)
             {
-                _buffers.Add(r.Head.Bid);
-                _buffers.Out--;
+                Return(r.Head.Bid);
                 r.Dequeue();
             }
 
-            _buffers.Publish();
+            PublishBuffers();
         }
 
         if (!r.Armed)
@@ -535,10 +660,13 @@ internal sealed unsafe partial class IoUringPoller
         return false;
     }
 
-    private static void FreeBuffers(ProvidedBuffers b)
+    private static void FreeBuffers(ProvidedBuffers? b)
     {
-        NativeMemory.AlignedFree(b.Memory);
-        Libc.Munmap(b.Ring, BufferCount * 16);
+        if (b is not null)
+        {
+            NativeMemory.AlignedFree(b.Memory);
+            Libc.Munmap(b.Ring, (nuint)b.Count * 16);
+        }
     }
 
     /// <summary>Before the ring that owns the buffers closes: each receiver's unread bytes are copied out, so the channel still reads them.</summary>
@@ -557,7 +685,7 @@ internal sealed unsafe partial class IoUringPoller
                 while (r.Held > 0)
                 {
                     ref (ushort Bid, int Offset, int Length) head = ref r.Head;
-                    bytes.Write(new ReadOnlySpan<byte>(_buffers.Buffer(head.Bid) + head.Offset, head.Length - head.Offset));
+                    bytes.Write(new ReadOnlySpan<byte>(BufferOf(head.Bid) + head.Offset, head.Length - head.Offset));
                     r.Dequeue();
                 }
 
@@ -590,5 +718,7 @@ internal sealed unsafe partial class IoUringPoller
 
         // The old buffers may still be written by receives the closing ring cancels: they are never freed or reused.
         _buffers = null;
+        _largeBuffers = null;
+        _largeRefused = false;
     }
 }

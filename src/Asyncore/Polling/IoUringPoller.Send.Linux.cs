@@ -11,8 +11,16 @@ namespace Asyncore.Polling;
 /// </summary>
 internal sealed unsafe class IoUringSender : IoUringOperand
 {
-    /// <summary>The most bytes one channel has accepted and not yet seen completed; a send past it answers would-block.</summary>
+    /// <summary>The buffer of a channel that sends more than a small answer in one pass.</summary>
     internal const int Capacity = 64 * 1024;
+
+    /// <summary>
+    /// The most bytes one channel has accepted and not yet seen completed; a send past it answers
+    /// would-block. A channel comes to a buffer this large only when one pass gives it more than
+    /// <see cref="Capacity"/> to send (a bulk transfer): one SEND then carries up to 256 KiB, as one
+    /// write(2) of a large block does.
+    /// </summary>
+    internal const int LargeCapacity = 256 * 1024;
 
     /// <summary>
     /// The buffer a channel starts with when its first send is this small or smaller (an answer, a
@@ -29,7 +37,7 @@ internal sealed unsafe class IoUringSender : IoUringOperand
     /// <summary>The bytes accepted and not completed: <c>Buffer[Start..End]</c>; null when none are held.</summary>
     internal byte* Buffer;
 
-    /// <summary>The size of <see cref="Buffer"/>: <see cref="SmallCapacity"/> or <see cref="Capacity"/>.</summary>
+    /// <summary>The size of <see cref="Buffer"/>: <see cref="SmallCapacity"/>, <see cref="Capacity"/> or <see cref="LargeCapacity"/>.</summary>
     internal int BufferCapacity;
 
     internal int Start;
@@ -60,6 +68,9 @@ internal sealed unsafe partial class IoUringPoller
 {
     private const int MaxFreeBuffers = 64;
 
+    /// <summary>Idle <see cref="IoUringSender.LargeCapacity"/> buffers kept for reuse (4 MiB).</summary>
+    private const int MaxFreeLargeBuffers = 16;
+
     private readonly Dictionary<nint, IoUringSender> _senders = new();
 
     /// <summary>SENDs still in the kernel whose channel has left: their buffers are freed when they complete.</summary>
@@ -68,6 +79,8 @@ internal sealed unsafe partial class IoUringPoller
     private readonly Stack<nint> _freeBuffers = new();
 
     private readonly Stack<nint> _freeSmallBuffers = new();
+
+    private readonly Stack<nint> _freeLargeBuffers = new();
 
     /// <summary>SENDs taken at epoch <see cref="_silentEpoch"/> (not handed to the kernel yet) whose completion nobody waits for.</summary>
     private uint _silentSends;
@@ -98,7 +111,7 @@ internal sealed unsafe partial class IoUringPoller
     }
 
     /// <summary>
-    /// Accepts up to <see cref="IoUringSender.Capacity"/> bytes for the next wait to send: the count
+    /// Accepts up to <see cref="IoUringSender.LargeCapacity"/> bytes for the next wait to send: the count
     /// accepted, or <see cref="Dispatcher.WouldBlock"/> when the channel's SEND is in the kernel already
     /// (one at a time keeps the bytes in order) or its buffer is full.
     /// </summary>
@@ -118,12 +131,12 @@ internal sealed unsafe partial class IoUringPoller
 
         if (s.Buffer == null)
         {
-            s.BufferCapacity = data.Length <= IoUringSender.SmallCapacity ? IoUringSender.SmallCapacity : IoUringSender.Capacity;
+            s.BufferCapacity = CapacityFor(data.Length);
             s.Buffer = RentBuffer(s.BufferCapacity);
         }
-        else if (s.BufferCapacity < IoUringSender.Capacity && s.End + data.Length > s.BufferCapacity)
+        else if (s.BufferCapacity < IoUringSender.LargeCapacity && s.End + data.Length > s.BufferCapacity)
         {
-            Enlarge(s, growable);
+            Enlarge(s, CapacityFor(s.End + data.Length), growable);
         }
 
         int n = Math.Min(s.BufferCapacity - s.End, data.Length);
@@ -147,16 +160,24 @@ internal sealed unsafe partial class IoUringPoller
         return n;
     }
 
-    /// <summary>Moves the held bytes into a <see cref="IoUringSender.Capacity"/> buffer; a SEND the kernel has not seen yet is pointed at it.</summary>
-    private void Enlarge(IoUringSender s, bool growable)
+    /// <summary>The smallest buffer class that holds <paramref name="bytes"/>, up to <see cref="IoUringSender.LargeCapacity"/>.</summary>
+    private static int CapacityFor(int bytes) => bytes switch
     {
-        byte* large = RentBuffer(IoUringSender.Capacity);
+        <= IoUringSender.SmallCapacity => IoUringSender.SmallCapacity,
+        <= IoUringSender.Capacity => IoUringSender.Capacity,
+        _ => IoUringSender.LargeCapacity,
+    };
+
+    /// <summary>Moves the held bytes into a buffer of <paramref name="capacity"/>; a SEND the kernel has not seen yet is pointed at it.</summary>
+    private void Enlarge(IoUringSender s, int capacity, bool growable)
+    {
+        byte* large = RentBuffer(capacity);
         int held = s.End - s.Start;
         new ReadOnlySpan<byte>(s.Buffer + s.Start, held).CopyTo(new Span<byte>(large, held));
         byte* small = s.Buffer;
         int smallCapacity = s.BufferCapacity;
         s.Buffer = large;
-        s.BufferCapacity = IoUringSender.Capacity;
+        s.BufferCapacity = capacity;
         s.Start = 0;
         s.End = held;
         if (growable)
@@ -376,18 +397,27 @@ internal sealed unsafe partial class IoUringPoller
         {
             NativeMemory.Free((void*)b);
         }
+
+        while (_freeLargeBuffers.TryPop(out nint b))
+        {
+            NativeMemory.Free((void*)b);
+        }
     }
 
-    private byte* RentBuffer(int capacity)
+    private Stack<nint> FreeList(int capacity) => capacity switch
     {
-        Stack<nint> free = capacity == IoUringSender.Capacity ? _freeBuffers : _freeSmallBuffers;
-        return free.TryPop(out nint b) ? (byte*)b : (byte*)NativeMemory.Alloc((nuint)capacity);
-    }
+        IoUringSender.SmallCapacity => _freeSmallBuffers,
+        IoUringSender.Capacity => _freeBuffers,
+        _ => _freeLargeBuffers,
+    };
+
+    private byte* RentBuffer(int capacity) =>
+        FreeList(capacity).TryPop(out nint b) ? (byte*)b : (byte*)NativeMemory.Alloc((nuint)capacity);
 
     private void ReturnBuffer(byte* buffer, int capacity)
     {
-        Stack<nint> free = capacity == IoUringSender.Capacity ? _freeBuffers : _freeSmallBuffers;
-        if (free.Count < MaxFreeBuffers)
+        Stack<nint> free = FreeList(capacity);
+        if (free.Count < (capacity == IoUringSender.LargeCapacity ? MaxFreeLargeBuffers : MaxFreeBuffers))
         {
             free.Push((nint)buffer);
         }

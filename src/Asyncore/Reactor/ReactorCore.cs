@@ -485,7 +485,7 @@ internal sealed class ReactorCore : IDisposable
         {
             try
             {
-                poller.SetInterest(new PollTarget(reg.Fd, obj.Socket, obj.PollOwner, !reg.AskEveryPass && obj.RingReadsAllowed), flags);
+                poller.SetInterest(new PollTarget(reg.Fd, obj.Socket, obj.PollOwner, !reg.AskEveryPass && obj.RingReadsAllowed, obj.RingReadSize), flags);
             }
             catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ObjectDisposedException)
             {

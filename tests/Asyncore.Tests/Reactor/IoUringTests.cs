@@ -131,6 +131,135 @@ public class IoUringTests
         Assert.Equal(expected, got);
     }
 
+    /// <summary>
+    /// A pass that gives a channel more than 64 KiB to send moves it to a 256 KiB buffer, so one SEND
+    /// carries a bulk sender's block as one write(2) would; the bytes stay whole and in order.
+    /// </summary>
+    [Fact]
+    public void ABulkSendGrowsToTheLargeBufferBeforeTheKernelSeesItAndStopsThere()
+    {
+        if (!KernelAllowsIoUring())
+        {
+            return;
+        }
+
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        using Socket client = Connect(listener.LocalEndPoint!);
+        using Socket server = listener.Accept();
+        server.Blocking = false;
+        using IoUringPoller p = IoUringPoller.TryCreate(out _)!;
+        IoUringSender sender = p.SenderFor(server.Handle, server);
+        byte[] expected = new byte[400_000];
+        new Random(11).NextBytes(expected);
+
+        Assert.Equal(3_000, p.Send(sender, expected.AsSpan(0, 3_000)));
+        Assert.Equal(IoUringSender.SmallCapacity, sender.BufferCapacity);
+        Assert.Equal(60_000, p.Send(sender, expected.AsSpan(3_000, 60_000)));
+        Assert.Equal(IoUringSender.Capacity, sender.BufferCapacity);
+        int taken = p.Send(sender, expected.AsSpan(63_000));
+        Assert.Equal(IoUringSender.LargeCapacity, sender.BufferCapacity);
+        Assert.Equal(IoUringSender.LargeCapacity - 63_000, taken); // the rest waits: the buffer is full
+        int at = 63_000 + taken;
+
+        var got = new byte[expected.Length];
+        int read = 0;
+        var events = new PollEvent[8];
+        var deadline = Stopwatch.StartNew();
+        while (read < got.Length && deadline.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            p.Wait(10, events);
+            if (at < expected.Length)
+            {
+                int n = p.Send(sender, expected.AsSpan(at));
+                if (n > 0)
+                {
+                    at += n;
+                }
+            }
+
+            while (client.Available > 0 && read < got.Length)
+            {
+                read += client.Receive(got, read, got.Length - read, SocketFlags.None);
+            }
+        }
+
+        Assert.Equal(expected, got);
+    }
+
+    /// <summary>
+    /// A channel that reads 64 KiB or more at a time receives into the large buffers and one that reads
+    /// 4 KiB into the small ones, on the same loop at the same time; each echoes every byte, in order,
+    /// whatever pieces the client sends them in.
+    /// </summary>
+    [Fact]
+    public void BulkAndSmallReadersShareALoopEachOnItsOwnBuffersAndEchoEveryByte()
+    {
+        Acceptor? acceptor = null;
+        int made = 0;
+        using var loop = new LoopThread(
+            map => acceptor = new Acceptor(map, (s, m) => made++ == 0
+                ? new Echo(s, m) { AcInBufferSize = 256 * 1024, AcOutBufferSize = 256 * 1024 }
+                : new Echo(s, m)),
+            PollerKind.IoUring);
+        using Socket bulk = Connect(acceptor!.Address);
+        SendAndCheckEcho(bulk, 0, 1); // accepted first: the bulk channel
+        using Socket small = Connect(acceptor.Address);
+        SendAndCheckEcho(small, 0, 2);
+
+        Exception? smallFailed = null;
+        var alongside = new Thread(() =>
+        {
+            try
+            {
+                SendAndCheckEcho(small, 1 << 20, 4);
+            }
+            catch (Exception e)
+            {
+                smallFailed = e;
+            }
+        });
+        alongside.Start();
+        SendAndCheckEcho(bulk, 6 << 20, 3);
+        Assert.True(alongside.Join(TimeSpan.FromSeconds(60)));
+        Assert.Null(smallFailed);
+        bool ring = KernelAllowsIoUring();
+        Assert.Equal(ring, acceptor.Channels[0].UringReceivesLarge);
+        Assert.False(acceptor.Channels[1].UringReceivesLarge);
+        Assert.Equal(ring, acceptor.Channels[1].HasUringReceiver);
+    }
+
+    /// <summary>Sends <paramref name="size"/> random bytes (at least one) in random pieces from one thread and reads the echo on this one.</summary>
+    private static void SendAndCheckEcho(Socket client, int size, int seed)
+    {
+        var random = new Random(seed);
+        var payload = new byte[Math.Max(1, size)];
+        random.NextBytes(payload);
+        var sender = new Thread(() =>
+        {
+            var pieces = new Random(seed + 1000);
+            for (int at = 0; at < payload.Length;)
+            {
+                int n = Math.Min(payload.Length - at, pieces.Next(1, 300_000));
+                client.Send(payload, at, n, SocketFlags.None);
+                at += n;
+            }
+        });
+        sender.Start();
+        var back = new byte[payload.Length];
+        int got = 0;
+        while (got < back.Length)
+        {
+            int n = client.Receive(back, got, back.Length - got, SocketFlags.None);
+            Assert.True(n > 0, $"the server closed after {got} of {back.Length} bytes");
+            got += n;
+        }
+
+        Assert.True(sender.Join(TimeSpan.FromSeconds(20)));
+        Assert.Equal(payload, back);
+    }
+
     /// <summary>Answers each line with "ok".</summary>
     private sealed class Lines : AsyncChat
     {
@@ -654,12 +783,17 @@ public class IoUringTests
         Assert.Equal(KernelAllowsIoUring(), echo.HasUringReceiver);
     }
 
-    /// <summary>A loop whose passes run on two threads in turn (a new ring each time): the echo still gives back every byte in order.</summary>
-    [Fact]
-    public void PassesOnAlternatingThreadsKeepTheEchoWhole()
+    /// <summary>
+    /// A loop whose passes run on two threads in turn (a new ring each time): the echo still gives back
+    /// every byte in order, for a channel on the small buffers and one on the large ones.
+    /// </summary>
+    [Theory]
+    [InlineData(4096)]
+    [InlineData(256 * 1024)]
+    public void PassesOnAlternatingThreadsKeepTheEchoWhole(int readSize)
     {
         using var map = new SocketMap();
-        var acceptor = new Acceptor(map, (s, m) => new Echo(s, m));
+        var acceptor = new Acceptor(map, (s, m) => new Echo(s, m) { AcInBufferSize = readSize, AcOutBufferSize = readSize });
         using Socket client = Connect(acceptor.Address);
         const int size = 512 << 10;
         var payload = new byte[size];
@@ -695,6 +829,7 @@ public class IoUringTests
         Assert.True(sender.Join(TimeSpan.FromSeconds(5)));
         Assert.Equal(size, got);
         Assert.Equal(payload, back);
+        Assert.Equal(KernelAllowsIoUring() && readSize > 4096, acceptor.Channels[0].UringReceivesLarge);
     }
 
     private static byte[] ReadExactly(Socket s, int n)
