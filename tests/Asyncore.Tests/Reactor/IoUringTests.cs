@@ -85,6 +85,66 @@ public class IoUringTests
         }
     }
 
+    /// <summary>A connected pair with a poller sending for the server's end (the sender tests).</summary>
+    private sealed class SenderPair : IDisposable
+    {
+        private readonly Socket _listener = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        private readonly Socket _server;
+
+        public SenderPair()
+        {
+            _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            _listener.Listen();
+            Client = Connect(_listener.LocalEndPoint!);
+            _server = _listener.Accept();
+            _server.Blocking = false;
+            Poller = IoUringPoller.TryCreate(out _)!;
+            Sender = Poller.SenderFor(_server.Handle, _server);
+        }
+
+        public Socket Client { get; }
+
+        public IoUringPoller Poller { get; }
+
+        public IoUringSender Sender { get; }
+
+        /// <summary>
+        /// Waits on the ring and reads the client until <paramref name="expected"/>'s length came (at
+        /// most 10 s), offering the ring what is left of it from <paramref name="from"/> on at each
+        /// wait; the bytes read must be <paramref name="expected"/>.
+        /// </summary>
+        public void SendRestAndCheck(byte[] expected, int from)
+        {
+            var got = new byte[expected.Length];
+            int read = 0;
+            var events = new PollEvent[8];
+            var deadline = Stopwatch.StartNew();
+            while (read < got.Length && deadline.Elapsed < TimeSpan.FromSeconds(10))
+            {
+                Poller.Wait(10, events);
+                if (from < expected.Length && Poller.Send(Sender, expected.AsSpan(from)) is > 0 and int n)
+                {
+                    from += n;
+                }
+
+                while (Client.Available > 0 && read < got.Length)
+                {
+                    read += Client.Receive(got, read, got.Length - read, SocketFlags.None);
+                }
+            }
+
+            Assert.Equal(expected, got);
+        }
+
+        public void Dispose()
+        {
+            Poller.Dispose();
+            _server.Dispose();
+            Client.Dispose();
+            _listener.Dispose();
+        }
+    }
+
     /// <summary>
     /// A channel's first small send holds a 4 KiB buffer, not 64 KiB (a small answer stuck behind a
     /// peer that does not read costs 4 KiB); more bytes before the kernel sees the SEND move it into
@@ -98,37 +158,15 @@ public class IoUringTests
             return;
         }
 
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen();
-        using Socket client = Connect(listener.LocalEndPoint!);
-        using Socket server = listener.Accept();
-        server.Blocking = false;
-        using IoUringPoller p = IoUringPoller.TryCreate(out _)!;
-        IoUringSender sender = p.SenderFor(server.Handle, server);
-
-        Assert.Equal(5, p.Send(sender, "hello"u8));
-        Assert.Equal(IoUringSender.SmallCapacity, sender.BufferCapacity);
+        using var pair = new SenderPair();
+        Assert.Equal(5, pair.Poller.Send(pair.Sender, "hello"u8));
+        Assert.Equal(IoUringSender.SmallCapacity, pair.Sender.BufferCapacity);
         byte[] more = new byte[10_000];
         new Random(7).NextBytes(more);
-        Assert.Equal(more.Length, p.Send(sender, more));
-        Assert.Equal(IoUringSender.Capacity, sender.BufferCapacity);
-
+        Assert.Equal(more.Length, pair.Poller.Send(pair.Sender, more));
+        Assert.Equal(IoUringSender.Capacity, pair.Sender.BufferCapacity);
         byte[] expected = [.. "hello"u8, .. more];
-        var got = new byte[expected.Length];
-        int read = 0;
-        var events = new PollEvent[8];
-        var deadline = Stopwatch.StartNew();
-        while (read < got.Length && deadline.Elapsed < TimeSpan.FromSeconds(10))
-        {
-            p.Wait(10, events);
-            while (client.Available > 0 && read < got.Length)
-            {
-                read += client.Receive(got, read, got.Length - read, SocketFlags.None);
-            }
-        }
-
-        Assert.Equal(expected, got);
+        pair.SendRestAndCheck(expected, expected.Length);
     }
 
     /// <summary>
@@ -143,49 +181,17 @@ public class IoUringTests
             return;
         }
 
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen();
-        using Socket client = Connect(listener.LocalEndPoint!);
-        using Socket server = listener.Accept();
-        server.Blocking = false;
-        using IoUringPoller p = IoUringPoller.TryCreate(out _)!;
-        IoUringSender sender = p.SenderFor(server.Handle, server);
+        using var pair = new SenderPair();
         byte[] expected = new byte[400_000];
         new Random(11).NextBytes(expected);
-
-        Assert.Equal(3_000, p.Send(sender, expected.AsSpan(0, 3_000)));
-        Assert.Equal(IoUringSender.SmallCapacity, sender.BufferCapacity);
-        Assert.Equal(60_000, p.Send(sender, expected.AsSpan(3_000, 60_000)));
-        Assert.Equal(IoUringSender.Capacity, sender.BufferCapacity);
-        int taken = p.Send(sender, expected.AsSpan(63_000));
-        Assert.Equal(IoUringSender.LargeCapacity, sender.BufferCapacity);
+        Assert.Equal(3_000, pair.Poller.Send(pair.Sender, expected.AsSpan(0, 3_000)));
+        Assert.Equal(IoUringSender.SmallCapacity, pair.Sender.BufferCapacity);
+        Assert.Equal(60_000, pair.Poller.Send(pair.Sender, expected.AsSpan(3_000, 60_000)));
+        Assert.Equal(IoUringSender.Capacity, pair.Sender.BufferCapacity);
+        int taken = pair.Poller.Send(pair.Sender, expected.AsSpan(63_000));
+        Assert.Equal(IoUringSender.LargeCapacity, pair.Sender.BufferCapacity);
         Assert.Equal(IoUringSender.LargeCapacity - 63_000, taken); // the rest waits: the buffer is full
-        int at = 63_000 + taken;
-
-        var got = new byte[expected.Length];
-        int read = 0;
-        var events = new PollEvent[8];
-        var deadline = Stopwatch.StartNew();
-        while (read < got.Length && deadline.Elapsed < TimeSpan.FromSeconds(10))
-        {
-            p.Wait(10, events);
-            if (at < expected.Length)
-            {
-                int n = p.Send(sender, expected.AsSpan(at));
-                if (n > 0)
-                {
-                    at += n;
-                }
-            }
-
-            while (client.Available > 0 && read < got.Length)
-            {
-                read += client.Receive(got, read, got.Length - read, SocketFlags.None);
-            }
-        }
-
-        Assert.Equal(expected, got);
+        pair.SendRestAndCheck(expected, 63_000 + taken);
     }
 
     /// <summary>
@@ -228,6 +234,55 @@ public class IoUringTests
         Assert.Equal(ring, acceptor.Channels[0].UringReceivesLarge);
         Assert.False(acceptor.Channels[1].UringReceivesLarge);
         Assert.Equal(ring, acceptor.Channels[1].HasUringReceiver);
+    }
+
+    /// <summary>
+    /// More bulk readers than the large buffers can serve at their cap (12 × 8 > 64): receives that find
+    /// the group empty end (ENOBUFS) and are taken again once buffers come back, and every channel
+    /// still echoes every byte in order.
+    /// </summary>
+    [Fact]
+    public void MoreBulkReadersThanLargeBuffersEachEchoEveryByte()
+    {
+        Acceptor? acceptor = null;
+        using var loop = new LoopThread(
+            map => acceptor = new Acceptor(map, (s, m) => new Echo(s, m) { AcInBufferSize = 256 * 1024, AcOutBufferSize = 256 * 1024 }),
+            PollerKind.IoUring);
+        var clients = Enumerable.Range(0, 12).Select(_ => Connect(acceptor!.Address)).ToArray();
+        try
+        {
+            var failures = new Exception?[clients.Length];
+            var threads = clients.Select((c, i) => new Thread(() =>
+            {
+                try
+                {
+                    SendAndCheckEcho(c, 2 << 20, 100 + i);
+                }
+                catch (Exception e)
+                {
+                    failures[i] = e;
+                }
+            })).ToArray();
+            foreach (Thread t in threads)
+            {
+                t.Start();
+            }
+
+            foreach (Thread t in threads)
+            {
+                Assert.True(t.Join(TimeSpan.FromSeconds(60)));
+            }
+
+            Assert.All(failures, Assert.Null);
+            Assert.All(acceptor!.Channels, c => Assert.Equal(KernelAllowsIoUring(), c.UringReceivesLarge));
+        }
+        finally
+        {
+            foreach (Socket c in clients)
+            {
+                c.Dispose();
+            }
+        }
     }
 
     /// <summary>Sends <paramref name="size"/> random bytes (at least one) in random pieces from one thread and reads the echo on this one.</summary>
