@@ -20,5 +20,8 @@ internal abstract class IoUringOperand
     internal readonly uint Generation;
 
     /// <summary>The user_data of this channel's operations: generation, then descriptor.</summary>
-    internal ulong UserData => ((ulong)Generation << 32) | (uint)(int)Fd;
+    internal ulong UserData => UserDataOf(Fd, Generation);
+
+    /// <summary>The user_data of every operation on the ring, polls included: generation in the high half, descriptor in the low.</summary>
+    internal static ulong UserDataOf(nint fd, uint generation) => ((ulong)generation << 32) | (uint)(int)fd;
 }

@@ -376,7 +376,7 @@ internal sealed unsafe partial class IoUringPoller : IPoller
             sqe.Opcode = Libc.IORING_OP_POLL_ADD;
             sqe.Fd = (int)fd;
             sqe.OpFlags = (uint)(ushort)w.PollMask; // poll32_events; the kernel adds POLLERR and POLLHUP
-            sqe.UserData = UserData(fd, generation);
+            sqe.UserData = IoUringOperand.UserDataOf(fd, generation);
             w.Armed = true;
             w.ArmedGeneration = generation;
         }
@@ -396,11 +396,9 @@ internal sealed unsafe partial class IoUringPoller : IPoller
         ref Libc.IoUringSqe sqe = ref _ring.NextSqe();
         sqe.Opcode = Libc.IORING_OP_POLL_REMOVE;
         sqe.Fd = -1;
-        sqe.Addr = UserData(fd, w.ArmedGeneration); // the poll to remove, by its user_data
+        sqe.Addr = IoUringOperand.UserDataOf(fd, w.ArmedGeneration); // the poll to remove, by its user_data
         sqe.UserData = Ignored;
     }
-
-    private static ulong UserData(nint fd, uint generation) => ((ulong)generation << 32) | (uint)(int)fd;
 
     /// <summary>A fresh generation, never 0 and never with <see cref="SendBit"/> or <see cref="RecvBit"/>.</summary>
     private uint NextGeneration()
