@@ -93,6 +93,86 @@ public partial class Dispatcher
 
     private static int s_exhaustionReady;
 
+    /// <summary>The connection <see cref="Accept"/> took during the running <see cref="HandleAccept"/>, until the callback returns.</summary>
+    private Socket? _justAccepted;
+    private nint _justAcceptedFd = -1;
+
+    /// <summary>Accept() took a connection: until HandleAccept returns, a throw belongs to it.</summary>
+    private void NoteAccepted(Socket conn)
+    {
+        _justAccepted = conn;
+        _justAcceptedFd = conn.Handle;
+    }
+
+    /// <summary>
+    /// <see cref="HandleAccept"/>, where an exception thrown after a connection was accepted is that
+    /// connection's, not the listener's: the channel made for it (half-built when its constructor
+    /// threw after joining the map) hears it in its <see cref="HandleError"/> and is closed, or the
+    /// socket nobody took is closed and the error logged. The listener keeps accepting, as nginx and
+    /// HAProxy keep their listening sockets when setting up one connection fails. An exception
+    /// before any connection was accepted is the listener's, as in CPython.
+    /// </summary>
+    private void AcceptGuarded()
+    {
+        _justAccepted = null;
+        try
+        {
+            HandleAccept();
+        }
+        catch (Exception e) when (e is not ExitNowException && _justAccepted is not null)
+        {
+            Socket conn = _justAccepted;
+            nint fd = _justAcceptedFd;
+            _justAccepted = null;
+            AcceptedConnectionFailed(conn, fd, e);
+        }
+        finally
+        {
+            _justAccepted = null;
+            _justAcceptedFd = -1;
+        }
+    }
+
+    private void AcceptedConnectionFailed(Socket conn, nint fd, Exception error)
+    {
+        if (_map.TryGetValue(fd, out Dispatcher? channel) && ReferenceEquals(channel.Socket, conn) && !ReferenceEquals(channel, this))
+        {
+            // The channel joined the map before its setup failed: nobody else holds it, so the loop closes it.
+            EventDispatch.Fail(channel, error);
+            if (channel.Fileno >= 0)
+            {
+                try
+                {
+                    channel.Close();
+                }
+                catch (Exception e) when (e is not ExitNowException)
+                {
+                    // It is out of the map either way (DelChannel runs before the socket closes).
+                }
+            }
+
+            return;
+        }
+
+        AsyncoreMetrics.Failures.Add(1);
+        try
+        {
+            conn.Close();
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+
+        if (_map.Logger is { } logger)
+        {
+            logger.LogError(error, "{Channel}: setting up an accepted connection failed; that connection was closed, the listener goes on", this);
+        }
+        else
+        {
+            LogInfo($"setting up an accepted connection failed ({error.GetType()}: {error.Message}); that connection was closed, the listener goes on", "error");
+        }
+    }
+
     private static bool IsResourceShortage(SocketError error) =>
         error is SocketError.TooManyOpenSockets or SocketError.NoBufferSpaceAvailable;
 }

@@ -59,7 +59,7 @@ public partial class Dispatcher
         if (Accepting)
         {
             // A listening socket is readable when a connection is waiting.
-            HandleAccept();
+            AcceptGuarded();
         }
         else if (!Connected)
         {

@@ -368,6 +368,7 @@ public partial class Dispatcher : IDisposable
         }
 
         _exhausted = false;
+        NoteAccepted(conn);
         AsyncoreMetrics.Accepted.Add(1);
         EndPoint? peer = conn.RemoteEndPoint;
         // An unnamed AF_UNIX peer has no path: CPython reports '' there.
