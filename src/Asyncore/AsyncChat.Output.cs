@@ -19,6 +19,13 @@ public abstract partial class AsyncChat : IPassEndHook
     private bool _flushPending;
     private bool _sentWholeBlock;
 
+    /// <summary>
+    /// After <see cref="Close"/> the channel queues nothing: <c>Push</c>, <c>PushWithProducer</c> and
+    /// <c>CloseWhenDone</c> drop what they are given, in constant memory (Twisted drops writes to a
+    /// closed transport the same way). CPython appends to a queue that nothing will ever send.
+    /// </summary>
+    private bool IsClosed => _state == ChatState.Closed;
+
     /// <summary>Bytes queued as data and not yet sent (producers not yet pulled are not counted).</summary>
     public long OutgoingBytes => _fifo.QueuedBytes;
 
@@ -33,7 +40,7 @@ public abstract partial class AsyncChat : IPassEndHook
     /// <remarks>Python: async_chat.push(data)</remarks>
     public void Push(ReadOnlySpan<byte> data)
     {
-        if (data.IsEmpty)
+        if (data.IsEmpty || IsClosed)
         {
             return;
         }
@@ -89,6 +96,11 @@ public abstract partial class AsyncChat : IPassEndHook
     /// <remarks>Python: async_chat.push(memoryview)</remarks>
     public void Push(ReadOnlyMemory<byte> data)
     {
+        if (IsClosed)
+        {
+            return;
+        }
+
         int obs = _outBufferSize;
         for (int i = 0; i < data.Length; i += obs)
         {
@@ -105,6 +117,11 @@ public abstract partial class AsyncChat : IPassEndHook
     public void PushWithProducer(IProducer producer)
     {
         ArgumentNullException.ThrowIfNull(producer);
+        if (IsClosed)
+        {
+            return;
+        }
+
         _fifo.Enqueue(new ProducerFifo.Entry { Producer = producer });
         AfterOutputChange();
         SendNowOrAtEndOfPass();
@@ -114,6 +131,11 @@ public abstract partial class AsyncChat : IPassEndHook
     /// <remarks>Python: async_chat.close_when_done() (pushes None on the producer queue)</remarks>
     public void CloseWhenDone()
     {
+        if (IsClosed)
+        {
+            return;
+        }
+
         _fifo.Enqueue(new ProducerFifo.Entry { IsClose = true });
         InterestChanged();
     }
