@@ -342,7 +342,11 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
 
         EnterClosed();
         base.Close();
-        if (!_reading)
+        if (_reading)
+        {
+            _framer.Halt(); // no framing callback reaches the closed channel; HandleRead returns the buffer
+        }
+        else
         {
             _framer.Release();
         }

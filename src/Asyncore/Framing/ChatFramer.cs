@@ -16,6 +16,7 @@ internal sealed class ChatFramer
     private int _start;
     private int _end;
     private int _discards;
+    private bool _halted;
 
     /// <summary>Bytes received and not yet handed on (the carried terminator prefix, between reads).</summary>
     internal int Buffered => _end - _start;
@@ -49,6 +50,7 @@ internal sealed class ChatFramer
 
         _start = 0;
         _end = carry;
+        _halted = false;
         return _buffer.AsSpan(carry, size);
     }
 
@@ -63,6 +65,18 @@ internal sealed class ChatFramer
     {
         _start = _end = 0;
         _discards++;
+    }
+
+    /// <summary>
+    /// The channel closed from a callback: a running <see cref="Feed{T}(ref T)"/> makes no further
+    /// call, and the unread bytes are dropped (Twisted's <c>LineReceiver</c> stops the same way once
+    /// its transport is disconnecting). CPython's handle_read loop goes on over its buffer instead.
+    /// </summary>
+    internal void Halt()
+    {
+        _start = _end = 0;
+        _discards++;
+        _halted = true;
     }
 
     /// <summary>Gives the buffer back to the pool when nothing is carried.</summary>
@@ -101,7 +115,7 @@ internal sealed class ChatFramer
     /// </summary>
     internal void Feed<T>(ref T target) where T : IFramerTarget
     {
-        while (_start < _end)
+        while (_start < _end && !_halted)
         {
             Terminator terminator = target.Terminator;
             int length = _end - _start;
@@ -140,6 +154,11 @@ internal sealed class ChatFramer
                     // CPython: the count stays at 0 (which then collects everything) until changed
                     // (TerminatorScannerTests.CountReachesZeroThenCollectsAll).
                     target.Terminator = terminator.WithCount(0);
+                    if (_halted)
+                    {
+                        return;
+                    }
+
                     target.FoundTerminator();
                 }
             }
@@ -158,6 +177,11 @@ internal sealed class ChatFramer
                     if (discards == _discards)
                     {
                         _start += index + term.Length;
+                    }
+
+                    if (_halted)
+                    {
+                        return;
                     }
 
                     // Whatever follows the terminator is read with the terminator as it is after this call.
