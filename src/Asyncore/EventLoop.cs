@@ -17,7 +17,7 @@ public static class EventLoop
     /// <param name="timeout">Seconds each pass may wait for readiness (negative: no limit).</param>
     /// <param name="usePoll">poll(2) instead of select (select on Windows either way).</param>
     /// <param name="map">The map; <see cref="SocketMap.Default"/> when null.</param>
-    /// <param name="count">The most passes to run; null runs until the map is empty.</param>
+    /// <param name="count">The most passes to run; null runs until the map is empty and no timer (<see cref="SocketMap.CallLater"/>) is pending.</param>
     /// <remarks>Python: asyncore.loop(timeout=30.0, use_poll=False, map=None, count=None). Use the <see cref="PollerKind"/> overload for epoll.</remarks>
     public static void Loop(double timeout = 30.0, bool usePoll = false, SocketMap? map = null, int? count = null) =>
         Loop(usePoll ? PollerKind.Poll : PollerKind.Select, timeout, map, count);
@@ -29,7 +29,7 @@ public static class EventLoop
     /// <param name="backend">The backend.</param>
     /// <param name="timeout">Seconds each pass may wait for readiness (negative: no limit).</param>
     /// <param name="map">The map; <see cref="SocketMap.Default"/> when null.</param>
-    /// <param name="count">The most passes to run; null runs until the map is empty.</param>
+    /// <param name="count">The most passes to run; null runs until the map is empty and no timer (<see cref="SocketMap.CallLater"/>) is pending.</param>
     /// <remarks>Python: asyncore.loop, with the backend named instead of use_poll.</remarks>
     public static void Loop(PollerKind backend, double timeout = 30.0, SocketMap? map = null, int? count = null)
     {
@@ -37,9 +37,11 @@ public static class EventLoop
         PollerKind kind = PollerFactory.Resolve(backend);
         if (count is null)
         {
-            while (map.Count > 0)
+            // As libuv keeps a loop alive while a timer is active: an empty map with a CallLater
+            // pending (a reconnect, say) waits for it. CPython's loop has no timers.
+            while (map.Count > 0 || map.Reactor.Timers.Count > 0)
             {
-                PollOnce(map, kind, timeout);
+                PollOnce(map, kind, timeout, evenIfEmpty: map.Count == 0);
             }
         }
         else
@@ -80,15 +82,16 @@ public static class EventLoop
     /// </summary>
     /// <param name="deadline">How long channels may take to finish.</param>
     /// <param name="map">The map; <see cref="SocketMap.Default"/> when null.</param>
-    /// <param name="backend">The backend.</param>
+    /// <param name="backend">The backend; with <see cref="PollerKind.Default"/>, the one the map already runs on.</param>
     /// <returns>True when every channel closed by itself before the deadline.</returns>
     public static bool Drain(TimeSpan deadline, SocketMap? map = null, PollerKind backend = PollerKind.Default)
     {
         map ??= SocketMap.Default;
+        PollerKind kind = backend == PollerKind.Default && map.Reactor.BoundKind is { } bound ? bound : PollerFactory.Resolve(backend);
         Task<bool> done = map.BeginDrain(deadline);
         while (!done.IsCompleted)
         {
-            PollOnce(map, backend, 30.0, evenIfEmpty: true);
+            PollOnce(map, kind, 30.0, evenIfEmpty: true);
         }
 
         return done.Result;

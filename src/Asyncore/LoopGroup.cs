@@ -18,6 +18,7 @@ public sealed class LoopGroup : IDisposable
     private readonly bool _pin;
     private readonly SocketMap[] _maps;
     private readonly Thread?[] _threads;
+    private readonly TaskCompletionSource<bool>[] _ended;
     private readonly List<Exception> _failures = new();
     private volatile bool _stopping;
     private bool _started;
@@ -47,6 +48,13 @@ public sealed class LoopGroup : IDisposable
         }
 
         _threads = new Thread?[count];
+        _ended = new TaskCompletionSource<bool>[count];
+        for (int i = 0; i < count; i++)
+        {
+            // Completed until the loop starts, and again when it ends: a drain of it then has nothing to do.
+            _ended[i] = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            _ended[i].SetResult(true);
+        }
     }
 
     /// <summary>How many loops the group has.</summary>
@@ -77,6 +85,7 @@ public sealed class LoopGroup : IDisposable
             Exception? setupError = null;
             using var ready = new ManualResetEventSlim();
             int index = i;
+            _ended[i] = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
             var thread = new Thread(() => Run(index, ready, e => setupError = e))
             {
                 IsBackground = true,
@@ -110,6 +119,7 @@ public sealed class LoopGroup : IDisposable
             setupFailed(e);
             ready.Set();
             EventLoop.CloseAll(map, ignoreAll: true);
+            _ended[index].TrySetResult(true);
             return;
         }
 
@@ -134,6 +144,7 @@ public sealed class LoopGroup : IDisposable
         finally
         {
             EventLoop.CloseAll(map, ignoreAll: true);
+            _ended[index].TrySetResult(true);
         }
     }
 
@@ -143,16 +154,23 @@ public sealed class LoopGroup : IDisposable
     /// <see cref="Stop"/> after.
     /// </summary>
     /// <param name="deadline">How long channels may take to finish.</param>
-    /// <returns>A task that completes when every loop's map is empty: true when no loop needed the deadline.</returns>
+    /// <returns>A task that completes when every loop's map is empty: true when no loop needed the deadline. A loop that never started or has ended (a callback threw <see cref="ExitNowException"/>) has nothing to drain.</returns>
     public async Task<bool> DrainAsync(TimeSpan deadline)
     {
         var drains = new Task<bool>[_maps.Length];
         for (int i = 0; i < _maps.Length; i++)
         {
             SocketMap map = _maps[i];
+            if (_ended[i].Task.IsCompleted)
+            {
+                drains[i] = Task.FromResult(true); // never started, or ended: its map was closed and is empty
+                continue;
+            }
+
             var begun = new TaskCompletionSource<Task<bool>>(TaskCreationOptions.RunContinuationsAsynchronously);
-            map.Post(() => begun.SetResult(map.BeginDrain(deadline)));
-            drains[i] = begun.Task.Unwrap();
+            map.Post(() => begun.TrySetResult(map.BeginDrain(deadline)));
+            // A loop that ends before it runs the post (ExitNow from a callback, Stop) has nothing left to drain.
+            drains[i] = Task.WhenAny(begun.Task.Unwrap(), _ended[i].Task).Unwrap();
         }
 
         bool[] results = await Task.WhenAll(drains).ConfigureAwait(false);

@@ -60,6 +60,9 @@ internal sealed class ReactorCore : IDisposable
     /// <summary>The backend in use, null before the first pass.</summary>
     internal IPoller? Poller => _poller;
 
+    /// <summary>The kind of backend the map runs on, null before its first pass.</summary>
+    internal PollerKind? BoundKind => _poller is null ? null : _pollerKind;
+
     /// <summary>The name of the backend in use ("epoll", "io_uring", ...), null before the first pass.</summary>
     internal string? BackendName => _poller?.Name;
 
@@ -251,18 +254,38 @@ internal sealed class ReactorCore : IDisposable
         }
     }
 
-    private void RunPassEndHooks()
+    /// <summary>
+    /// Runs every end-of-pass hook, each once, whatever another one throws: an
+    /// <see cref="ExitNowException"/> from one channel's flush ends the loop only after every other
+    /// channel that answered in this pass has sent (in CPython each of them sent from its own handler).
+    /// </summary>
+    /// <returns>The first <see cref="ExitNowException"/> a hook threw, for the caller to rethrow once the pass is finished.</returns>
+    private ExitNowException? RunPassEndHooks()
     {
+        ExitNowException? exit = null;
         while (_passEnd.Count > 0)
         {
             (_passEnd, _passEndSpare) = (_passEndSpare, _passEnd);
             for (int i = 0; i < _passEndSpare.Count; i++)
             {
-                _passEndSpare[i].AtPassEnd();
+                try
+                {
+                    _passEndSpare[i].AtPassEnd();
+                }
+                catch (ExitNowException e)
+                {
+                    exit ??= e;
+                }
+                catch (Exception e)
+                {
+                    LogLoopError(e, "an end-of-pass send");
+                }
             }
 
             _passEndSpare.Clear();
         }
+
+        return exit;
     }
 
     /// <summary>Logs an exception from work the loop runs for nobody's channel (posted actions, timers); the loop goes on.</summary>
@@ -359,8 +382,12 @@ internal sealed class ReactorCore : IDisposable
             InPass = false;
             try
             {
-                RunPassEndHooks();
+                ExitNowException? exit = RunPassEndHooks();
                 Drain?.AtPassEnd();
+                if (exit is not null)
+                {
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(exit);
+                }
             }
             finally
             {
