@@ -63,6 +63,9 @@ internal sealed class ReactorCore : IDisposable
     /// <summary>The kind of backend the map runs on, null before its first pass.</summary>
     internal PollerKind? BoundKind => _poller is null ? null : _pollerKind;
 
+    /// <summary>The wake-up pair, once a pass has made it (tests).</summary>
+    internal Waker? WakerForTests => _waker;
+
     /// <summary>The name of the backend in use ("epoll", "io_uring", ...), null before the first pass.</summary>
     internal string? BackendName => _poller?.Name;
 
@@ -170,6 +173,7 @@ internal sealed class ReactorCore : IDisposable
     internal void Post(Action action)
     {
         _posted.Enqueue(action);
+        Interlocked.MemoryBarrier(); // the enqueue is visible before the waker is read (see EnsureWaker)
         Volatile.Read(ref _waker)?.Wake();
     }
 
@@ -182,7 +186,9 @@ internal sealed class ReactorCore : IDisposable
         if (w is null)
         {
             w = new Waker();
-            Volatile.Write(ref _waker, w);
+            // A full fence between publishing the waker and reading the queue (Post does the
+            // mirror: enqueue, then read the waker): one side or the other sees the work.
+            Interlocked.Exchange(ref _waker, w);
             if (!_posted.IsEmpty)
             {
                 w.Wake();

@@ -34,12 +34,28 @@ internal sealed class Waker : IDisposable
 
     internal Socket Socket => _read;
 
+    /// <summary>Wake-ups whose byte could not be written (the flag was cleared so the next one tries again).</summary>
+    internal int WakeFailures { get; private set; }
+
+    /// <summary>Whether a wake-up is recorded and not yet drained.</summary>
+    internal bool Signalled => Volatile.Read(ref _signalled) != 0;
+
+    /// <summary>Tests: the write end, to break it.</summary>
+    internal Socket WriteEnd => _write;
+
     /// <summary>Any thread: make the next (or current) wait return.</summary>
     internal void Wake()
     {
         if (Interlocked.Exchange(ref _signalled, 1) == 0)
         {
-            _write.Send([1], SocketFlags.None, out _);
+            _write.Send([1], SocketFlags.None, out SocketError error);
+            if (error is not (SocketError.Success or SocketError.WouldBlock))
+            {
+                // Nothing was written, so no wait will see it: the next Wake must try again rather
+                // than find the flag set forever. (WouldBlock means bytes are already waiting.)
+                Volatile.Write(ref _signalled, 0);
+                WakeFailures++;
+            }
         }
     }
 

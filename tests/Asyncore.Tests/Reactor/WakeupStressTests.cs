@@ -96,4 +96,48 @@ public class WakeupStressTests
         // The loop waits up to 30 s when nobody wakes it; a round trip that is served takes far less.
         Assert.True(worst.Max() < TimeSpan.FromSeconds(5), $"the slowest post waited {worst.Max()}");
     }
+
+    [Fact]
+    public void AWakeUpWhoseByteCannotBeWrittenLeavesTheFlagClearForTheNext()
+    {
+        using var map = new SocketMap();
+        EventLoop.PollOnce(map, PollerKind.Default, 0, evenIfEmpty: true); // the pass makes the wake-up pair
+        global::Asyncore.Reactor.Waker waker = map.Reactor.WakerForTests!;
+        waker.WriteEnd.Shutdown(System.Net.Sockets.SocketShutdown.Send); // every write now fails (EPIPE)
+        map.Post(() => { });
+        map.Post(() => { });
+        Assert.False(waker.Signalled); // a set flag would stop every later Post from writing
+        Assert.Equal(2, waker.WakeFailures); // and the second post tried again
+    }
+
+    [Theory]
+    [MemberData(nameof(Backends.Kinds), MemberType = typeof(Backends))]
+    public void APostRacingTheFirstPassWakesIt(PollerKind kind)
+    {
+        // The first pass publishes its wake-up pair and then reads the posted queue; a post from
+        // another thread enqueues and then reads the pair. Whatever the interleaving, one of them
+        // sees the other, so a first pass that may wait forever returns.
+        for (int round = 0; round < 300; round++)
+        {
+            using var map = new SocketMap();
+            bool ran = false;
+            using var go = new Barrier(2);
+            var poster = new Thread(() =>
+            {
+                go.SignalAndWait();
+                map.Post(() => ran = true);
+            });
+            poster.Start();
+            go.SignalAndWait();
+            var sw = Stopwatch.StartNew();
+            while (!ran && sw.Elapsed < TimeSpan.FromSeconds(10))
+            {
+                EventLoop.PollOnce(map, global::Asyncore.Polling.PollerFactory.Resolve(kind), 10.0, evenIfEmpty: true);
+            }
+
+            poster.Join();
+            Assert.True(ran);
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(5), $"round {round}: the post waited {sw.Elapsed.TotalSeconds:0.0} s for the pass's timeout");
+        }
+    }
 }
