@@ -438,6 +438,7 @@ public partial class Dispatcher : IDisposable
     /// <remarks>Python: dispatcher.close()</remarks>
     public virtual void Close()
     {
+        Registration?.Reactor.CheckRingRemoval("Dispatcher.Close");
         try
         {
             CloseTls();

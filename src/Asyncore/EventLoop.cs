@@ -35,6 +35,22 @@ public static class EventLoop
     {
         map ??= SocketMap.Default;
         PollerKind kind = PollerFactory.Resolve(backend);
+        bool entered = map.Reactor.EnterRunning();
+        try
+        {
+            RunLoop(map, kind, timeout, count);
+        }
+        finally
+        {
+            if (entered)
+            {
+                map.Reactor.LeaveRunning();
+            }
+        }
+    }
+
+    private static void RunLoop(SocketMap map, PollerKind kind, double timeout, int? count)
+    {
         if (count is null)
         {
             // As libuv keeps a loop alive while a timer is active: an empty map with a CallLater
@@ -142,8 +158,10 @@ public static class EventLoop
         {
             bool stop = false;
             using CancellationTokenRegistration registration = cancellationToken.Register(() => map.Post(() => stop = true));
+            bool entered = false;
             try
             {
+                entered = map.Reactor.EnterRunning();
                 while (!stop)
                 {
                     PollOnce(map, kind, 30.0, evenIfEmpty: true);
@@ -158,6 +176,13 @@ public static class EventLoop
             catch (Exception e)
             {
                 done.SetException(e);
+            }
+            finally
+            {
+                if (entered)
+                {
+                    map.Reactor.LeaveRunning();
+                }
             }
         })
         {

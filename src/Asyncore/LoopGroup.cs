@@ -124,8 +124,10 @@ public sealed class LoopGroup : IDisposable
         }
 
         ready.Set();
+        bool entered = false;
         try
         {
+            entered = map.Reactor.EnterRunning();
             while (!_stopping)
             {
                 EventLoop.PollOnce(map, _backend, 30.0, evenIfEmpty: true);
@@ -144,6 +146,11 @@ public sealed class LoopGroup : IDisposable
         finally
         {
             EventLoop.CloseAll(map, ignoreAll: true);
+            if (entered)
+            {
+                map.Reactor.LeaveRunning();
+            }
+
             _ended[index].TrySetResult(true);
         }
     }

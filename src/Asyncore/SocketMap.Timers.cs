@@ -14,11 +14,13 @@ public sealed partial class SocketMap
     /// <param name="delay">How long to wait (zero or more).</param>
     /// <param name="callback">The work; an exception it throws is logged and the loop goes on (except <see cref="ExitNowException"/>).</param>
     /// <returns>A handle whose <see cref="LoopTimer.Cancel"/> stops it and takes it off the loop at once.</returns>
+    /// <exception cref="InvalidOperationException">The map's loop is running on another thread (use <see cref="Post"/>).</exception>
     /// <remarks>Python: none in asyncore (Twisted's callLater).</remarks>
     public LoopTimer CallLater(TimeSpan delay, Action callback)
     {
         ArgumentNullException.ThrowIfNull(callback);
         ArgumentOutOfRangeException.ThrowIfLessThan(delay, TimeSpan.Zero);
+        Reactor.CheckLoopThread("SocketMap.CallLater");
         var timer = new LoopTimer(callback);
         long due = Deadline.After(Deadline.Now, delay);
         if (due != Deadline.Never)

@@ -65,6 +65,7 @@ public sealed partial class SocketMap : IEnumerable<KeyValuePair<nint, Dispatche
     public Task<bool> BeginDrain(TimeSpan deadline)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(deadline, TimeSpan.Zero);
+        Reactor.CheckLoopThread("SocketMap.BeginDrain");
         Reactor.Drain ??= new MapDrain(this, deadline);
         return Reactor.Drain.Done;
     }
@@ -105,6 +106,7 @@ public sealed partial class SocketMap : IEnumerable<KeyValuePair<nint, Dispatche
     public void Add(nint fd, Dispatcher channel)
     {
         ArgumentNullException.ThrowIfNull(channel);
+        Reactor.CheckLoopThread("SocketMap.Add (a channel joining the map)");
         if (!_channels.ContainsKey(fd))
         {
             AsyncoreMetrics.Open.Add(1);
@@ -120,6 +122,7 @@ public sealed partial class SocketMap : IEnumerable<KeyValuePair<nint, Dispatche
     /// <remarks>Python: del socket_map[fd]</remarks>
     public bool Remove(nint fd)
     {
+        Reactor.CheckLoopThread("SocketMap.Remove (a channel leaving the map)");
         if (!_channels.Remove(fd))
         {
             return false;
@@ -134,6 +137,7 @@ public sealed partial class SocketMap : IEnumerable<KeyValuePair<nint, Dispatche
     /// <remarks>Python: socket_map.clear()</remarks>
     public void Clear()
     {
+        Reactor.CheckLoopThread("SocketMap.Clear");
         AsyncoreMetrics.Open.Add(-_channels.Count);
         _channels.Clear();
         Reactor.UnregisterAll();

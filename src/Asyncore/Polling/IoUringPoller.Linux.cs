@@ -17,9 +17,10 @@ namespace Asyncore.Polling;
 /// An armed poll holds a reference to its file: a socket closed while it is armed would stay open
 /// (the peer would see no end of stream) until the poll is cancelled. So <see cref="Remove"/> hands
 /// its IORING_OP_POLL_REMOVE to the kernel at once, before the channel closes its socket. With
-/// IORING_SETUP_SINGLE_ISSUER only the thread that made the ring may do that; a removal from another
-/// thread (a map closed from outside its loop) closes the whole ring instead, which cancels
-/// everything, and the loop's next pass makes a new one (<see cref="UsableHere"/>).
+/// IORING_SETUP_SINGLE_ISSUER only the thread that made the ring may do that. The map is bound to
+/// that thread (ReactorCore refuses a pass from another one, and a removal from another thread
+/// while the loop runs); a removal from another thread while the loop is stopped closes the whole
+/// ring, which cancels everything, and the map cannot run again.
 /// </remarks>
 [SupportedOSPlatform("linux")]
 internal sealed unsafe partial class IoUringPoller : IPoller
@@ -57,41 +58,6 @@ internal sealed unsafe partial class IoUringPoller : IPoller
     {
         _ring = ring;
         _buffers = RegisterSmallBuffers();
-    }
-
-    /// <summary>Makes a new ring on this thread when the current one may not be used here, keeping every watch and send.</summary>
-    /// <returns>False when no ring can be made now (the loop then starts another backend).</returns>
-    internal bool Rehome()
-    {
-        if (_ring.UsableHere)
-        {
-            return true;
-        }
-
-        IoUringRing? ring = IoUringRing.TryCreate(sqEntries: 256, cqEntries: 4096, out _);
-        if (ring is null)
-        {
-            return false;
-        }
-
-        IoUringRing old = _ring;
-        ulong oldEpoch = old.Epoch;
-        CarryOverReceives(detach: false); // before the old ring's buffers are left behind
-        _ring = ring;
-        old.Dispose(); // cancels what the old ring had in flight
-        _buffers = RegisterSmallBuffers();
-        MoveLargeReceiversIfRefused();
-        _toArm.Clear();
-        foreach (nint fd in _watched.Keys)
-        {
-            ref Watch w = ref CollectionsMarshal.GetValueRefOrNullRef(_watched, fd);
-            w.Armed = false;
-            w.QueuedToArm = true;
-            _toArm.Add(fd);
-        }
-
-        RehomeSends(oldEpoch);
-        return true;
     }
 
     /// <summary>Makes a poller, or says why io_uring cannot be used here (the errno of io_uring_setup or the mapping).</summary>
@@ -199,7 +165,7 @@ internal sealed unsafe partial class IoUringPoller : IPoller
         {
             // Only the ring's own thread may submit (or the ring is closed already). A send the kernel has
             // not seen yet goes out as a plain send now, in order; then the ring is closed, which cancels
-            // every poll (and drops the files they hold). The loop makes a new ring on its next pass (Rehome).
+            // every poll (and drops the files they hold). The map cannot run again (ReactorCore says why).
             if (sender is not null)
             {
                 SendUnsubmittedPlainly(sender, _ring.Epoch);

@@ -219,50 +219,6 @@ internal sealed unsafe partial class IoUringPoller
         return _largeBuffers;
     }
 
-    /// <summary>
-    /// After a new ring replaced the old one: channels on the large buffers keep them where the new
-    /// ring takes the large group too; where it does not, each moves to a receiver on the small group,
-    /// with its carried bytes, end of stream and error.
-    /// </summary>
-    private void MoveLargeReceiversIfRefused()
-    {
-        List<IoUringReceiver>? moving = null;
-        foreach (IoUringReceiver r in _receivers.Values)
-        {
-            if (r.Large && LargeBuffers() is null)
-            {
-                (moving ??= new()).Add(r);
-            }
-        }
-
-        if (moving is null)
-        {
-            return;
-        }
-
-        _toArmRecv.Clear();
-        foreach (IoUringReceiver old in moving)
-        {
-            var r = new IoUringReceiver(old.Fd, old.Owner, NextGeneration() | RecvBit)
-            {
-                Want = old.Want, Eof = old.Eof, Error = old.Error, Carry = old.Carry, CarryStart = old.CarryStart,
-            };
-            old.Carry = null;
-            old.Detached = true; // the channel's next read finds the new receiver
-            _receivers[r.Fd] = r;
-        }
-
-        foreach (IoUringReceiver r in _receivers.Values)
-        {
-            r.QueuedToArm = false;
-            QueueArmRecv(r);
-            if (r.HasInput)
-            {
-                ListWithInput(r);
-            }
-        }
-    }
-
     /// <summary>The group a queued buffer number (with or without <see cref="IoUringReceiver.LargeTag"/>) belongs to.</summary>
     private ProvidedBuffers GroupOf(ushort tagged) => (tagged & IoUringReceiver.LargeTag) != 0 ? _largeBuffers! : _buffers!;
 

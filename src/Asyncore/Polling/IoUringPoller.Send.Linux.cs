@@ -335,38 +335,6 @@ internal sealed unsafe partial class IoUringPoller
         }
     }
 
-    /// <summary>After a new ring replaced one this thread could not use: SENDs the old ring never saw are taken again.</summary>
-    private void RehomeSends(ulong oldEpoch)
-    {
-        foreach (IoUringSender s in _senders.Values)
-        {
-            if (!s.InFlight)
-            {
-                continue;
-            }
-
-            if (s.SqeEpoch == oldEpoch)
-            {
-                QueueSend(s);
-            }
-            else
-            {
-                // Handed to the old ring, which cancelled it on closing: what it sent is unknown. Treated as
-                // sent; its buffer is never reused, as the kernel may have been reading it.
-                s.Buffer = null;
-                s.InFlight = false;
-                s.Start = s.End = 0;
-            }
-        }
-
-        foreach (IoUringSender s in _detached.Values)
-        {
-            s.Buffer = null;
-        }
-
-        _detached.Clear();
-    }
-
     private void DisposeSends(ulong epoch, bool ringWasClosed)
     {
         foreach (IoUringSender s in _senders.Values)

@@ -45,7 +45,7 @@ public class DrainTests
     {
         for (int i = 0; i < n; i++)
         {
-            EventLoop.Loop(PollerKind.Default, 0.01, map, count: 1);
+            EventLoop.Loop(map.Reactor.BoundKind ?? PollerKind.Default, 0.01, map, count: 1); // a map stays on its backend
         }
     }
 
@@ -78,12 +78,15 @@ public class DrainTests
         var chats = acceptor.Channels.Cast<Echo>().ToList();
         Assert.All(chats, c => Assert.Equal(1, c.DrainCalls));
         Assert.All(chats, c => Assert.True(c.Draining));
-        Assert.True(chats[0].Fileno < 0); // idle: closed at once
+        // Idle: closed at once. On io_uring a completion no wait has taken yet (the other clients'
+        // bytes) may be this channel's, so idleness is decided at the end of the next pass.
+        Assert.True(chats[0].Fileno < 0 || kind == PollerKind.IoUring);
         Assert.True(chats[1].Fileno >= 0); // half a message received
         Assert.True(chats[2].Fileno >= 0); // requests waiting in the socket
-        Assert.Equal("", Received(idle));
 
         Passes(map, 10);
+        Assert.True(chats[0].Fileno < 0);
+        Assert.Equal("", Received(idle));
         Assert.Equal("echo one\necho two\necho three\n", Received(pipelined));
         Assert.True(chats[1].Fileno >= 0);
         Assert.False(done.IsCompleted);

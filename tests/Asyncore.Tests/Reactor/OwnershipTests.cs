@@ -328,4 +328,81 @@ public class OwnershipTests
         EventLoop.Loop(PollerKind.Default, 30.0, map, count: 5);
         Assert.True(sw.Elapsed < TimeSpan.FromSeconds(5)); // asyncore.loop(count=...) on an empty map returns at once
     }
+
+    [Theory]
+    [InlineData(PollerKind.IoUring, PollerKind.Epoll)]
+    [InlineData(PollerKind.IoUring, PollerKind.Select)]
+    [InlineData(PollerKind.Epoll, PollerKind.IoUring)]
+    [InlineData(PollerKind.Poll, PollerKind.IoUring)]
+    public void AMapBoundToIoUringRefusesAnotherKindAndTheOtherWayRound(PollerKind first, PollerKind then)
+    {
+        using var map = new SocketMap();
+        var acceptor = new Acceptor(map, (s, m) => new Echo(s, m));
+        using var client = Acceptor.Connect(acceptor.Address);
+        Drive.Until(map, () => acceptor.Channels.Count == 1, kind: first);
+        object? backend = map.Reactor.Poller;
+        var refused = Assert.Throws<InvalidOperationException>(() => EventLoop.Loop(then, 0.01, map, count: 1));
+        Assert.Contains("io_uring", refused.Message);
+        Assert.Contains(then == PollerKind.IoUring ? first.ToString().ToLowerInvariant() : then.ToString().ToLowerInvariant(), refused.Message);
+        Assert.Same(backend, map.Reactor.Poller); // nothing was replaced
+
+        client.Send("still\n"u8.ToArray());
+        Drive.Until(map, () => client.Available >= 6, kind: first);
+        Assert.Equal(6, client.Available);
+        EventLoop.CloseAll(map);
+    }
+
+    [Fact]
+    public void SelectPollAndEpollMayTakeTurnsOnOneMapAsCPythonsModuleMapDoes()
+    {
+        using var map = new SocketMap();
+        var acceptor = new Acceptor(map, (s, m) => new Echo(s, m));
+        using var client = Acceptor.Connect(acceptor.Address);
+        foreach (PollerKind kind in new[] { PollerKind.Select, PollerKind.Poll, PollerKind.Epoll, PollerKind.Select })
+        {
+            client.Send(Encoding.ASCII.GetBytes(kind + "\n"));
+            var buf = new byte[32];
+            Drive.Until(map, () => client.Available >= kind.ToString().Length + 1, kind: kind);
+            int n = client.Receive(buf);
+            Assert.Equal(kind + "\n", Encoding.ASCII.GetString(buf, 0, n));
+        }
+
+        EventLoop.CloseAll(map);
+    }
+
+    [Theory]
+    [MemberData(nameof(Backends.Kinds), MemberType = typeof(Backends))]
+    public async Task LoopThreadMembersCalledFromAnotherThreadWhileTheLoopRunsSaySo(PollerKind kind)
+    {
+        using var map = new SocketMap();
+        using var cts = new CancellationTokenSource();
+        Task loop = EventLoop.RunAsync(map, kind, cts.Token);
+        var ready = new TaskCompletionSource<Acceptor>(TaskCreationOptions.RunContinuationsAsynchronously);
+        map.Post(() => ready.SetResult(new Acceptor(map, (s, m) => new Echo(s, m))));
+        Acceptor acceptor = await ready.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        var timer = Assert.Throws<InvalidOperationException>(() => map.CallLater(TimeSpan.FromSeconds(1), () => { }));
+        Assert.Contains("CallLater", timer.Message);
+        Assert.Contains("Post", timer.Message);
+        Assert.Throws<InvalidOperationException>(() => { _ = map.BeginDrain(TimeSpan.FromSeconds(1)); });
+        Assert.Throws<InvalidOperationException>(() => map.Remove(acceptor.Fileno));
+        if (kind == PollerKind.IoUring)
+        {
+            Assert.Throws<InvalidOperationException>(() => acceptor.Close()); // the ring takes removals from its thread only
+            Assert.Throws<InvalidOperationException>(() => map.Dispose());
+        }
+
+        Assert.False(loop.IsCompleted);
+        var fired = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        map.Post(() => map.CallLater(TimeSpan.FromMilliseconds(10), () => fired.SetResult())); // the way in from elsewhere
+        await fired.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        using var client = Acceptor.Connect(acceptor.Address);
+        client.Send("ok\n"u8.ToArray());
+        var buf = new byte[3];
+        Assert.Equal(3, client.Receive(buf)); // the loop serves on
+        cts.Cancel();
+        await loop.WaitAsync(TimeSpan.FromSeconds(10));
+        EventLoop.CloseAll(map, ignoreAll: true);
+    }
 }
