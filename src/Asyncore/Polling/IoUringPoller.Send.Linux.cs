@@ -289,7 +289,10 @@ internal sealed unsafe partial class IoUringPoller
 
         if (s.SqeEpoch == _ring.Epoch && !_ring.Disposed)
         {
-            s.Sqe->Opcode = 0; // IORING_OP_NOP: the number it names may belong to another socket now
+            // IORING_OP_NOP: the number it names may belong to another socket now. The whole entry is
+            // cleared: a NOP that keeps the SEND's msg_flags (the nop_flags union) or its IOSQE flags
+            // is refused with EINVAL by newer kernels.
+            *s.Sqe = default;
             s.Sqe->UserData = Ignored;
             s.InFlight = false;
             FreeHeld(s);
