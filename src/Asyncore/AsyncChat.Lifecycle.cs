@@ -83,7 +83,7 @@ public abstract partial class AsyncChat
 
         try
         {
-            if (socket.Available == 0 && !RingInputWaiting)
+            if (socket.Available == 0 && !TransportInputWaiting)
             {
                 return false;
             }

@@ -289,6 +289,12 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
         return n == room.Length && _state == ChatState.Open && _proxy is null && Readable();
     }
 
+    /// <summary>The library reads this channel, AcInBufferSize at a time.</summary>
+    internal override int LibraryReadSize => _inBufferSize;
+
+    /// <summary>The library owns this channel's output queue.</summary>
+    internal override bool LibraryOwnsOutput => true;
+
     /// <summary>Closes the channel.</summary>
     /// <remarks>Python: async_chat.handle_close()</remarks>
     protected internal override void HandleClose() => Close();
@@ -314,7 +320,7 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
     {
         try
         {
-            return TlsInputBuffered || RingInputWaiting || (Socket is { } socket && socket.Available > 0);
+            return TlsInputBuffered || TransportInputWaiting || (Socket is { } socket && socket.Available > 0);
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {

@@ -83,6 +83,7 @@ public partial class Dispatcher
     {
         _closeNotified = false;
         _closeCountAtSocket = CloseCount;
+        _transport = null; // a new socket gets a transport of its own
         OnNewSocket();
     }
 

@@ -574,30 +574,10 @@ public partial class Dispatcher
         }
     }
 
-    /// <summary>Receives from the socket with no end-of-stream handling: bytes, 0 at the end of stream, <see cref="WouldBlock"/>, or <see cref="TlsPeerGone"/> (after HandleClose).</summary>
+    /// <summary>Receives through the transport with no end-of-stream handling: bytes, 0 at the end of stream, <see cref="WouldBlock"/>, or <see cref="TlsPeerGone"/> (after HandleClose).</summary>
     private int SocketRecvRaw(Span<byte> buffer)
     {
-        Socket socket = Socket ?? throw Errors.NoSocket();
-        if (_uringRecv is not null || Registration?.Reactor.Poller is IoUringPoller)
-        {
-            if (TryUringRecv(buffer, out int fromRing))
-            {
-                return fromRing;
-            }
-        }
-
-        int received;
-        SocketError error;
-        try
-        {
-            received = socket.Receive(buffer, SocketFlags.None, out error);
-        }
-        catch (ObjectDisposedException)
-        {
-            error = SocketError.OperationAborted;
-            received = 0;
-        }
-
+        int received = Transport.Receive(this, buffer, out SocketError error);
         if (error == SocketError.Success)
         {
             if (received > 0)
@@ -612,34 +592,18 @@ public partial class Dispatcher
         return SocketErrorResult(error);
     }
 
-    /// <summary>Sends to the socket: bytes sent, <see cref="WouldBlock"/>, or <see cref="TlsPeerGone"/> (after HandleClose).</summary>
+    /// <summary>Sends through the transport: bytes taken, <see cref="WouldBlock"/>, or <see cref="TlsPeerGone"/> (after HandleClose).</summary>
     private int SocketSendRaw(ReadOnlySpan<byte> data)
     {
-        Socket socket = Socket ?? throw Errors.NoSocket();
-        if (_uringSend is not null || Registration?.Reactor.Poller is IoUringPoller)
-        {
-            if (TryUringSend(data, out int accepted))
-            {
-                return accepted;
-            }
-        }
-
-        int sent;
-        SocketError error;
-        try
-        {
-            sent = socket.Send(data, SocketFlags.None, out error);
-        }
-        catch (ObjectDisposedException)
-        {
-            error = SocketError.OperationAborted;
-            sent = 0;
-        }
-
+        int sent = Transport.Send(this, data, out SocketError error);
         if (error == SocketError.Success)
         {
-            AsyncoreMetrics.Sent.Add(sent);
-            Touch();
+            if (sent > 0)
+            {
+                AsyncoreMetrics.Sent.Add(sent);
+                Touch();
+            }
+
             return sent;
         }
 

@@ -23,6 +23,9 @@ internal interface IPoller : IDisposable
     /// <summary>The channel left the map: forget it.</summary>
     void Remove(nint fd);
 
+    /// <summary>Makes the transport a channel's bytes go through on this backend (the socket's own, or the ring's).</summary>
+    Transport.ChannelTransport TransportFor(Dispatcher channel);
+
     /// <summary>Waits up to <paramref name="timeoutMs"/> milliseconds (negative: forever) and writes the ready descriptors.</summary>
     /// <returns>How many events were written into <paramref name="ready"/>.</returns>
     int Wait(int timeoutMs, Span<PollEvent> ready);

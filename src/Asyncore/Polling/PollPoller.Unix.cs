@@ -24,6 +24,9 @@ internal sealed class PollPoller : IPoller
 
     public bool UsableHere => true;
 
+    /// <summary>recv(2) and send(2) on the socket: this backend keeps nothing in flight.</summary>
+    public Transport.ChannelTransport TransportFor(Dispatcher channel) => Transport.SocketTransport.Instance;
+
     public bool KeepsInterest => true;
 
     public string Name => "poll";

@@ -60,6 +60,9 @@ internal sealed class ReactorCore : IDisposable
     /// <summary>The backend in use, null before the first pass.</summary>
     internal IPoller? Poller => _poller;
 
+    /// <summary>The transport the backend makes for a channel, null before the map's first pass.</summary>
+    internal Transport.ChannelTransport? TransportFor(Dispatcher channel) => _poller?.TransportFor(channel);
+
     /// <summary>The kind of backend the map runs on, null before its first pass.</summary>
     internal PollerKind? BoundKind => _poller is null ? null : _pollerKind;
 
@@ -638,7 +641,7 @@ internal sealed class ReactorCore : IDisposable
         {
             try
             {
-                poller.SetInterest(new PollTarget(reg.Fd, obj.Socket, obj.PollOwner, !reg.AskEveryPass && obj.RingReadsAllowed, obj.RingReadSize), flags);
+                poller.SetInterest(new PollTarget(reg.Fd, obj.Socket, obj.PollOwner, !reg.AskEveryPass && obj.ReceiveAheadAllowed, obj.LibraryReadSize), flags);
             }
             catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ObjectDisposedException)
             {

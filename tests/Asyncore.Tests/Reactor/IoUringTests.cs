@@ -231,9 +231,9 @@ public class IoUringTests
         Assert.True(alongside.Join(TimeSpan.FromSeconds(60)));
         Assert.Null(smallFailed);
         bool ring = KernelAllowsIoUring();
-        Assert.Equal(ring, acceptor.Channels[0].UringReceivesLarge);
-        Assert.False(acceptor.Channels[1].UringReceivesLarge);
-        Assert.Equal(ring, acceptor.Channels[1].HasUringReceiver);
+        Assert.Equal(ring, acceptor.Channels[0].UringReceivesLarge());
+        Assert.False(acceptor.Channels[1].UringReceivesLarge());
+        Assert.Equal(ring, acceptor.Channels[1].HasUringReceiver());
     }
 
     /// <summary>
@@ -274,7 +274,7 @@ public class IoUringTests
             }
 
             Assert.All(failures, Assert.Null);
-            Assert.All(acceptor!.Channels, c => Assert.Equal(KernelAllowsIoUring(), c.UringReceivesLarge));
+            Assert.All(acceptor!.Channels, c => Assert.Equal(KernelAllowsIoUring(), c.UringReceivesLarge()));
         }
         finally
         {
@@ -357,7 +357,7 @@ public class IoUringTests
         client.Send("request\n"u8);
         Drive.Until(map, () => channel.Answered == 1 && client.Available == 3, kind: PollerKind.IoUring);
         Assert.Equal(3, client.Receive(new byte[3]));
-        Assert.True(channel.HasUringReceiver);
+        Assert.True(channel.HasUringReceiver());
         Drive.Until(map, () => channel.IsIdle, seconds: 5, kind: PollerKind.IoUring); // the answer's SEND completed
         Assert.True(channel.IsIdle);
 
@@ -448,8 +448,8 @@ public class IoUringTests
 
         Assert.True(sender.Join(TimeSpan.FromSeconds(20)));
         Assert.Equal(payload, back);
-        Assert.Equal(KernelAllowsIoUring(), acceptor.Channels[0].HasUringSender); // the replies went through the ring
-        Assert.Equal(KernelAllowsIoUring(), acceptor.Channels[0].HasUringReceiver); // and so did the requests
+        Assert.Equal(KernelAllowsIoUring(), acceptor.Channels[0].HasUringSender()); // the replies went through the ring
+        Assert.Equal(KernelAllowsIoUring(), acceptor.Channels[0].HasUringReceiver()); // and so did the requests
     }
 
     [Fact]
@@ -840,7 +840,7 @@ public class IoUringTests
         Assert.True(sender.Join(TimeSpan.FromSeconds(5)));
         Assert.Equal(size, got);
         Assert.Equal(payload, back);
-        Assert.Equal(KernelAllowsIoUring(), echo.HasUringReceiver);
+        Assert.Equal(KernelAllowsIoUring(), echo.HasUringReceiver());
     }
 
     /// <summary>
@@ -890,7 +890,7 @@ public class IoUringTests
         Assert.True(sender.Join(TimeSpan.FromSeconds(5)));
         Assert.Equal(size, got);
         Assert.Equal(payload, back);
-        Assert.Equal(readSize > 4096, acceptor.Channels[0].UringReceivesLarge);
+        Assert.Equal(readSize > 4096, acceptor.Channels[0].UringReceivesLarge());
     }
 
     private static byte[] ReadExactly(Socket s, int n)

@@ -79,6 +79,9 @@ internal sealed unsafe partial class IoUringPoller : IPoller
 
     public bool UsableHere => _ring.UsableHere;
 
+    /// <summary>A transport of the channel's own, with the ring's receiver and sender for it.</summary>
+    public Transport.ChannelTransport TransportFor(Dispatcher channel) => new RingTransport(this);
+
     /// <summary>The setup flags the kernel accepted (tests and diagnostics).</summary>
     internal uint SetupFlags => _ring.SetupFlags;
 
