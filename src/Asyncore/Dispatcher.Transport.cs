@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using Asyncore.Reactor;
 using Asyncore.Transport;
 
@@ -59,4 +60,67 @@ public partial class Dispatcher
 
     /// <summary>Whether bytes a send took are still on their way; the caller waits for them, and the channel hears a write event when they are through.</summary>
     private protected bool TransportSendPending() => _transport is { } t && t.SendPending(this);
+
+    /// <summary>Receives through the transport with no end-of-stream handling: bytes, 0 at the end of stream, <see cref="WouldBlock"/>, or <see cref="TlsPeerGone"/> (after HandleClose).</summary>
+    private int SocketRecvRaw(Span<byte> buffer)
+    {
+        int received = Transport.Receive(this, buffer, out SocketError error);
+        if (error == SocketError.Success)
+        {
+            if (received > 0)
+            {
+                AsyncoreMetrics.Received.Add(received);
+                Touch();
+            }
+
+            return received;
+        }
+
+        return SocketErrorResult(error);
+    }
+
+    /// <summary>Sends through the transport: bytes taken, <see cref="WouldBlock"/>, or <see cref="TlsPeerGone"/> (after HandleClose).</summary>
+    private int SocketSendRaw(ReadOnlySpan<byte> data)
+    {
+        int sent = Transport.Send(this, data, out SocketError error);
+        if (error == SocketError.Success)
+        {
+            if (sent > 0)
+            {
+                AsyncoreMetrics.Sent.Add(sent);
+                Touch();
+            }
+
+            return sent;
+        }
+
+        return SocketErrorResult(error);
+    }
+
+    private int SocketErrorResult(SocketError error)
+    {
+        if (error == SocketError.WouldBlock)
+        {
+            return WouldBlock;
+        }
+
+        if (Errors.IsDisconnect(error))
+        {
+            NotifyClose();
+            return TlsPeerGone;
+        }
+
+        throw new SocketException((int)error);
+    }
+
+    /// <summary>A raw receive's answer as <see cref="Recv(Span{byte})"/> gives it: the end of stream closes (or defers), a gone peer reads as 0.</summary>
+    private int SocketRecvResult(int raw)
+    {
+        if (raw == 0 && !DeferCloseOnEof())
+        {
+            NotifyClose();
+        }
+
+        return raw == TlsPeerGone ? 0 : raw;
+    }
 }

@@ -14,6 +14,12 @@ internal interface IPoller : IDisposable
     /// <summary>Whether the calling thread may use this backend now (an io_uring made for one issuer thread, or one closed from outside, is not); the loop makes a new one when not.</summary>
     bool UsableHere { get; }
 
+    /// <summary>Whether the backend must hear of every channel that leaves, watched or not (io_uring: its sends and receives are in the kernel).</summary>
+    bool HearsEveryRemoval => false;
+
+    /// <summary>Whether only the thread that made the backend may use it (io_uring's single issuer).</summary>
+    bool ThreadBound => false;
+
     /// <summary>Whether the backend remembers interest between waits (epoll, poll), or must be handed every watched descriptor before each wait (select).</summary>
     bool KeepsInterest { get; }
 

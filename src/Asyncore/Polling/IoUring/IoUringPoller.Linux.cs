@@ -79,6 +79,10 @@ internal sealed unsafe partial class IoUringPoller : IPoller
 
     public bool UsableHere => _ring.UsableHere;
 
+    public bool HearsEveryRemoval => true;
+
+    public bool ThreadBound => true;
+
     /// <summary>A transport of the channel's own, with the ring's receiver and sender for it.</summary>
     public Transport.ChannelTransport TransportFor(Dispatcher channel) => new RingTransport(this);
 
