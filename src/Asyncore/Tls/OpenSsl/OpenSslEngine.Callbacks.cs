@@ -177,6 +177,7 @@ internal sealed unsafe partial class OpenSslEngine
     {
         X509Chain? chain = null;
         X509Certificate2? leaf = null;
+        int given = 0;
         try
         {
             leaf = ToManaged(LibCrypto.X509StoreCtxGet0Cert(storeContext));
@@ -192,6 +193,8 @@ internal sealed unsafe partial class OpenSslEngine
                 chain.ChainPolicy.ApplicationPolicy.Add(_context.IsServer ? s_clientAuth : s_serverAuth);
             }
 
+            // A clone shares the options' certificates: only those added below are this check's to dispose.
+            given = chain.ChainPolicy.ExtraStore.Count;
             nint sent = LibCrypto.X509StoreCtxGet0Untrusted(storeContext);
             int count = sent == 0 ? 0 : LibCrypto.SkNum(sent);
             for (int i = 0; i < count; i++)
@@ -250,9 +253,10 @@ internal sealed unsafe partial class OpenSslEngine
                     }
                 }
 
-                foreach (X509Certificate2 extra in chain.ChainPolicy.ExtraStore)
+                X509Certificate2Collection extras = chain.ChainPolicy.ExtraStore;
+                for (int i = given; i < extras.Count; i++)
                 {
-                    extra.Dispose();
+                    extras[i].Dispose();
                 }
 
                 chain.Dispose();
