@@ -62,6 +62,24 @@ public sealed class ChainDownloadTests
         Assert.StartsWith("failed", outcome.Result);
     }
 
+    /// <summary>Without a validation callback the handshake fails at once, and the failure names the missing link.</summary>
+    [Theory]
+    [MemberData(nameof(VerifiersAndEngines))]
+    public void WithoutACallbackTheHandshakeFailsNamingThePartialChain(Verifier verifier, string engine)
+    {
+        using var aia = new StallingHttpServer();
+        using X509Certificate2 leaf = IssueLeaf($"http://127.0.0.1:{aia.Port}/int.crt");
+        var outcome = new Outcome();
+        var clock = Stopwatch.StartNew();
+        Run(verifier, engine, leaf, aia, outcome, policy: null, out long echoMs, out int fetches, out string requests, withCallback: false);
+
+        Assert.True(fetches == 0 && echoMs is >= 0 and < 500, $"AIA fetches {fetches} [{requests}], echo {echoMs} ms");
+        Assert.True(outcome.Done.IsSet, "the handshake did not end");
+        Assert.StartsWith("failed AuthenticationException", outcome.Result);
+        Assert.Contains("PartialChain", outcome.Result);
+        Assert.True(clock.ElapsedMilliseconds < 5_000, $"the handshake took {clock.ElapsedMilliseconds} ms to fail");
+    }
+
     /// <summary>
     /// A chain policy given in the options is used as given: one that trusts the root and carries the
     /// intermediate in its extra store (downloads off) builds the chain offline and the handshake completes.
@@ -109,9 +127,9 @@ public sealed class ChainDownloadTests
     /// without its intermediate by a peer on a thread of its own), pings the echo channel once the check
     /// happened (or a fetch began), then lets the AIA server go and waits for the handshake to end.
     /// </summary>
-    private static void Run(Verifier verifier, string engine, X509Certificate2 leaf, StallingHttpServer aia, Outcome outcome, X509ChainPolicy? policy, out long echoMs, out int fetches, out string requests)
+    private static void Run(Verifier verifier, string engine, X509Certificate2 leaf, StallingHttpServer aia, Outcome outcome, X509ChainPolicy? policy, out long echoMs, out int fetches, out string requests, bool withCallback = true)
     {
-        RemoteCertificateValidationCallback check = (_, _, chain, errors) =>
+        RemoteCertificateValidationCallback? check = !withCallback ? null : (_, _, chain, errors) =>
         {
             outcome.Checked(errors, chain);
             return errors == SslPolicyErrors.None;
