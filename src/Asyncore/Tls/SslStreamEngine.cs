@@ -38,11 +38,17 @@ internal sealed class SslStreamEngine : ITlsEngine
         _ssl = new SslStream(_transport, leaveInnerStreamOpen: false);
     }
 
-    /// <summary>A server session: it waits for the client's hello.</summary>
-    internal static SslStreamEngine CreateServer(SslServerAuthenticationOptions options) => new(options, null);
+    /// <summary>
+    /// A server session: it waits for the client's hello. A client certificate it asks for is checked without
+    /// a download unless the options give a chain policy (<see cref="SslStreamChainOptions"/>).
+    /// </summary>
+    internal static SslStreamEngine CreateServer(SslServerAuthenticationOptions options) => new(SslStreamChainOptions.For(options), null);
 
-    /// <summary>A client session: its first <see cref="Handshake"/> writes the client's hello.</summary>
-    internal static SslStreamEngine CreateClient(SslClientAuthenticationOptions options) => new(null, options);
+    /// <summary>
+    /// A client session: its first <see cref="Handshake"/> writes the client's hello. The server's certificate
+    /// is checked without a download unless the options give a chain policy (<see cref="SslStreamChainOptions"/>).
+    /// </summary>
+    internal static SslStreamEngine CreateClient(SslClientAuthenticationOptions options) => new(null, SslStreamChainOptions.For(options));
 
     /// <summary>When set, told the name of every step the transport under the SslStream takes.</summary>
     internal Action<string>? Observer

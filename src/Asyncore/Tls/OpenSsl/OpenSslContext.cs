@@ -177,10 +177,14 @@ internal sealed unsafe class OpenSslContext
     /// <summary>The options' validation callback, or null for "accept only when there is no policy error".</summary>
     internal RemoteCertificateValidationCallback? ValidationCallback { get; }
 
-    /// <summary>The options' chain policy (trust store, revocation), or null for the system's.</summary>
+    /// <summary>
+    /// The options' chain policy (trust store, revocation), used as given: downloads and online revocation it
+    /// allows run on the loop's thread and block the loop while they last. Null: <see cref="PeerChainPolicy"/>'s,
+    /// which never touches the network.
+    /// </summary>
     internal X509ChainPolicy? ChainPolicy { get; }
 
-    /// <summary>Revocation checking when there is no <see cref="ChainPolicy"/>.</summary>
+    /// <summary>Revocation checking when there is no <see cref="ChainPolicy"/>; Online is checked offline (<see cref="PeerChainPolicy.WithoutFetching"/>).</summary>
     internal X509RevocationMode RevocationMode { get; }
 
     /// <summary>

@@ -11,9 +11,6 @@ namespace Asyncore.Tls.OpenSsl;
 /// <summary>The calls OpenSSL makes back into the engine during SSL_do_handshake: certificate check and ALPN choice.</summary>
 internal sealed unsafe partial class OpenSslEngine
 {
-    private static readonly Oid s_serverAuth = new("1.3.6.1.5.5.7.3.1", "Server Authentication");
-    private static readonly Oid s_clientAuth = new("1.3.6.1.5.5.7.3.2", "Client Authentication");
-
     /// <summary>
     /// SSL_CTX_set_cert_verify_callback: replaces OpenSSL's own chain check with .NET's, on the engine whose
     /// SSL is being verified (found through the store context's SSL and that SSL's ex_data). 1 accepts.
@@ -171,27 +168,25 @@ internal sealed unsafe partial class OpenSslEngine
     /// <summary>
     /// The peer's chain, checked as SslStream checks it: an X509Chain built with the certificates the peer
     /// sent as extra store, the server name matched against TargetHost, then the options' callback (or
-    /// "no policy errors") decides.
+    /// "no policy errors") decides. This runs on the loop's thread: without a ChainPolicy in the options the
+    /// chain is built from what the peer sent and this machine holds, with no download
+    /// (<see cref="PeerChainPolicy"/>); a ChainPolicy given is used as given.
     /// </summary>
     private int VerifyPeer(nint storeContext)
     {
         X509Chain? chain = null;
         X509Certificate2? leaf = null;
+        int given = 0;
         try
         {
             leaf = ToManaged(LibCrypto.X509StoreCtxGet0Cert(storeContext));
-            chain = new X509Chain();
-            if (_context.ChainPolicy is { } policy)
+            chain = new X509Chain
             {
-                chain.ChainPolicy = policy.Clone();
-            }
-            else
-            {
-                chain.ChainPolicy.RevocationMode = _context.RevocationMode;
-                chain.ChainPolicy.RevocationFlag = X509RevocationFlag.ExcludeRoot;
-                chain.ChainPolicy.ApplicationPolicy.Add(_context.IsServer ? s_clientAuth : s_serverAuth);
-            }
+                ChainPolicy = _context.ChainPolicy?.Clone() ?? PeerChainPolicy.Create(_context.IsServer, _context.RevocationMode),
+            };
 
+            // A clone shares the options' certificates: only those added below are this check's to dispose.
+            given = chain.ChainPolicy.ExtraStore.Count;
             nint sent = LibCrypto.X509StoreCtxGet0Untrusted(storeContext);
             int count = sent == 0 ? 0 : LibCrypto.SkNum(sent);
             for (int i = 0; i < count; i++)
@@ -250,9 +245,10 @@ internal sealed unsafe partial class OpenSslEngine
                     }
                 }
 
-                foreach (X509Certificate2 extra in chain.ChainPolicy.ExtraStore)
+                X509Certificate2Collection extras = chain.ChainPolicy.ExtraStore;
+                for (int i = given; i < extras.Count; i++)
                 {
-                    extra.Dispose();
+                    extras[i].Dispose();
                 }
 
                 chain.Dispose();
