@@ -48,7 +48,9 @@ public partial class Dispatcher
     /// environment variable <c>ASYNCORE_TLS_ENGINE=sslstream</c> to use SslStream everywhere. A validation
     /// callback's sender is this channel with OpenSSL, the SslStream with SslStream. One SSL context is built
     /// per options object and shared by every channel given that object, so reuse one options object per
-    /// listener and make a new one to change settings.
+    /// listener and make a new one to change settings. Without a <c>CertificateChainPolicy</c> in the options,
+    /// a peer's chain is built with nothing downloaded (a missing intermediate fails the handshake); a policy
+    /// that allows downloads or online revocation blocks the loop while they last.
     /// </remarks>
     public void StartTls(SslServerAuthenticationOptions options)
     {
@@ -66,7 +68,12 @@ public partial class Dispatcher
     /// </summary>
     /// <param name="options">The server name (<see cref="SslClientAuthenticationOptions.TargetHost"/>, sent as SNI and checked against the certificate), protocols, ALPN, validation callback, client certificates.</param>
     /// <exception cref="InvalidOperationException">TLS was already started, or the channel has no socket, or listens.</exception>
-    /// <remarks>Python: SSLContext.wrap_socket(sock, server_hostname=...); Twisted: ITLSTransport.startTLS.</remarks>
+    /// <remarks>
+    /// Python: SSLContext.wrap_socket(sock, server_hostname=...); Twisted: ITLSTransport.startTLS.
+    /// Without a <c>CertificateChainPolicy</c> in the options, the server's chain is built with nothing
+    /// downloaded (a missing intermediate fails the handshake); a policy that allows downloads or online
+    /// revocation blocks the loop while they last.
+    /// </remarks>
     public void StartTls(SslClientAuthenticationOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
