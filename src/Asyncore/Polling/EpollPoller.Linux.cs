@@ -6,9 +6,9 @@ namespace Asyncore.Polling;
 
 /// <summary>
 /// epoll(7), level-triggered (no EPOLLET: readiness is re-asked every pass, as asyncore does).
-/// Remembers the mask last given to the kernel for each descriptor and issues ADD / MOD / DEL only
-/// when it changes (Redis ae_epoll.c aeApiAddEvent), so an unchanged Readable()/Writable() answer
-/// costs no system call. The kernel's event buffer is allocated once and grown when the map grows.
+/// The mask last given to the kernel is kept in the descriptor's row of the loop's table, and ADD /
+/// MOD / DEL are issued only when it changes (Redis ae_epoll.c reads the loop's aeFileEvent mask the
+/// same way), so an unchanged Readable()/Writable() answer costs no system call. The kernel's event buffer is allocated once and grown when the map grows.
 /// </summary>
 [SupportedOSPlatform("linux")]
 internal sealed class EpollPoller : IPoller
@@ -16,20 +16,13 @@ internal sealed class EpollPoller : IPoller
     private static readonly bool Packed = RuntimeInformation.ProcessArchitecture == Architecture.X64;
 
     private readonly int _epfd;
-    private readonly Dictionary<nint, Registration> _registered = new();
     private nint _events;
     private int _capacity;
-
-    private struct Registration
-    {
-        internal PollFlags Mask;
-        internal object Owner;
-        internal bool AlwaysReady;
-    }
+    private int _known;
 
     // Descriptors epoll refuses (regular files and directories: EPERM). poll(2) reports them
     // always ready, and so do we, so a FileDispatcher over a file works on every backend.
-    private int _alwaysReady;
+    private readonly List<Reactor.Registration> _alwaysReady = new();
 
     public EpollPoller()
     {
@@ -56,19 +49,16 @@ internal sealed class EpollPoller : IPoller
 
     public void SetInterest(in PollTarget target, PollFlags interest)
     {
-        ref Registration reg = ref CollectionsMarshal.GetValueRefOrNullRef(_registered, target.Fd);
-        bool known = !System.Runtime.CompilerServices.Unsafe.IsNullRef(ref reg);
-        if (known && reg.AlwaysReady)
+        Reactor.Registration row = target.Row;
+        if (row.KernelKnows && row.AlwaysReady)
         {
-            if (interest == PollFlags.None || !ReferenceEquals(reg.Owner, target.Owner))
+            if (interest == PollFlags.None || !ReferenceEquals(row.KernelOwner, target.Owner))
             {
-                _registered.Remove(target.Fd);
-                _alwaysReady--;
-                known = false;
+                Forget(row);
             }
             else
             {
-                reg.Mask = interest;
+                row.KernelMask = interest;
                 return;
             }
         }
@@ -77,72 +67,93 @@ internal sealed class EpollPoller : IPoller
         {
             // A registered descriptor with an empty mask still reports EPOLLHUP and EPOLLERR
             // (epoll_ctl(2)); poll2 would not watch it at all, so take it out of the set.
-            if (known)
+            if (row.KernelKnows)
             {
-                Control(Libc.EPOLL_CTL_DEL, target.Fd, PollFlags.None);
-                _registered.Remove(target.Fd);
+                Control(Libc.EPOLL_CTL_DEL, row.Fd, PollFlags.None);
+                Forget(row);
             }
 
             return;
         }
 
-        if (!known)
+        if (!row.KernelKnows)
         {
-            bool always = Add(target.Fd, interest);
-            _registered[target.Fd] = new Registration { Mask = interest, Owner = target.Owner, AlwaysReady = always };
-            if (always)
-            {
-                _alwaysReady++;
-            }
-
+            bool always = Add(row.Fd, interest);
+            row.KernelKnows = true;
+            _known++;
+            Told(row, interest, target.Owner, always);
             return;
         }
 
-        if (!ReferenceEquals(reg.Owner, target.Owner))
+        if (!ReferenceEquals(row.KernelOwner, target.Owner))
         {
             // The number was closed and reused by another socket without passing through Remove:
             // the kernel dropped the old registration when the old descriptor closed.
-            reg.Owner = target.Owner;
-            reg.Mask = interest;
-            if (Add(target.Fd, interest))
-            {
-                reg.AlwaysReady = true;
-                _alwaysReady++;
-            }
-
+            Told(row, interest, target.Owner, Add(row.Fd, interest));
             return;
         }
 
-        if (reg.Mask != interest)
+        if (row.KernelMask != interest)
         {
-            reg.Mask = interest;
-            if (Control(Libc.EPOLL_CTL_MOD, target.Fd, interest) == Libc.ENOENT)
+            row.KernelMask = interest;
+            if (Control(Libc.EPOLL_CTL_MOD, row.Fd, interest) == Libc.ENOENT)
             {
-                _ = Add(target.Fd, interest);
+                _ = Add(row.Fd, interest);
             }
         }
     }
 
-    public void Remove(nint fd)
+    private void Told(Reactor.Registration row, PollFlags interest, object owner, bool alwaysReady)
     {
-        if (_registered.Remove(fd, out Registration reg))
+        row.KernelMask = interest;
+        row.KernelOwner = owner;
+        if (alwaysReady && !row.AlwaysReady)
         {
-            if (reg.AlwaysReady)
-            {
-                _alwaysReady--;
-                return;
-            }
-
-            // EBADF / ENOENT here mean the descriptor is already closed, which dropped it from the set.
-            Control(Libc.EPOLL_CTL_DEL, fd, PollFlags.None);
+            row.AlwaysReady = true;
+            _alwaysReady.Add(row);
         }
+    }
+
+    /// <summary>The row leaves this backend's knowledge (the kernel's set was told already, or never had it).</summary>
+    private void Forget(Reactor.Registration row)
+    {
+        if (row.AlwaysReady)
+        {
+            _alwaysReady.Remove(row);
+        }
+
+        if (row.KernelKnows)
+        {
+            _known--;
+        }
+
+        row.KernelKnows = false;
+        row.AlwaysReady = false;
+        row.KernelMask = PollFlags.None;
+        row.KernelOwner = null;
+    }
+
+    public void Remove(Reactor.Registration row)
+    {
+        if (!row.KernelKnows)
+        {
+            return;
+        }
+
+        if (!row.AlwaysReady)
+        {
+            // EBADF / ENOENT here mean the descriptor is already closed, which dropped it from the set.
+            Control(Libc.EPOLL_CTL_DEL, row.Fd, PollFlags.None);
+        }
+
+        Forget(row);
     }
 
     public unsafe int Wait(int timeoutMs, Span<PollEvent> ready)
     {
-        if (_capacity < _registered.Count)
+        if (_capacity < _known)
         {
-            Grow(Math.Max(_registered.Count, _capacity * 2));
+            Grow(Math.Max(_known, _capacity * 2));
         }
 
         int max = Math.Min(_capacity, ready.Length);
@@ -153,7 +164,7 @@ internal sealed class EpollPoller : IPoller
 
         int n;
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
-        int remaining = _alwaysReady > 0 ? 0 : timeoutMs;
+        int remaining = _alwaysReady.Count > 0 ? 0 : timeoutMs;
         while (true)
         {
             n = Libc.EpollWait(_epfd, (void*)_events, max, remaining);
@@ -195,14 +206,11 @@ internal sealed class EpollPoller : IPoller
             ready[written++] = new PollEvent((nint)(long)data, (PollFlags)(events & 0x3F));
         }
 
-        if (_alwaysReady > 0)
+        foreach (Reactor.Registration row in _alwaysReady)
         {
-            foreach (KeyValuePair<nint, Registration> kv in _registered)
+            if (written < ready.Length)
             {
-                if (kv.Value.AlwaysReady && written < ready.Length)
-                {
-                    ready[written++] = new PollEvent(kv.Key, kv.Value.Mask & (PollFlags.In | PollFlags.Out));
-                }
+                ready[written++] = new PollEvent(row.Fd, row.KernelMask & (PollFlags.In | PollFlags.Out));
             }
         }
 
@@ -225,7 +233,6 @@ internal sealed class EpollPoller : IPoller
 
         if (err != 0)
         {
-            _registered.Remove(fd);
             throw Errors.IOError(err);
         }
 

@@ -26,8 +26,14 @@ internal interface IPoller : IDisposable
     /// <summary>What the channel wants now; <see cref="PollFlags.None"/> means it is not watched at all.</summary>
     void SetInterest(in PollTarget target, PollFlags interest);
 
-    /// <summary>The channel left the map: forget it.</summary>
-    void Remove(nint fd);
+    /// <summary>The descriptor's row left the table (its channel left the map): tell the kernel, and forget it.</summary>
+    void Remove(Reactor.Registration row);
+
+    /// <summary>Gives the backend the loop's table, for backends whose completions name a descriptor (io_uring).</summary>
+    /// <param name="rowOf">The row of a descriptor now, or null.</param>
+    void Attach(Func<nint, Reactor.Registration?> rowOf)
+    {
+    }
 
     /// <summary>Makes the transport a channel's bytes go through on this backend (the socket's own, or the ring's).</summary>
     Transport.ChannelTransport TransportFor(Dispatcher channel);

@@ -7,8 +7,8 @@ namespace Asyncore.Polling;
 
 /// <summary>
 /// poll(2) over a pollfd array kept between passes and edited only where a mask changed, as libuv's
-/// src/unix/posix-poll.c keeps <c>poll_fds</c>: each descriptor has a slot, a removal moves the last
-/// slot into the hole. A pass costs the kernel's walk of the array, not a rebuild of it.
+/// src/unix/posix-poll.c keeps <c>poll_fds</c>: each descriptor has a slot (its number kept in the
+/// descriptor's row of the loop's table), a removal moves the last slot into the hole. A pass costs the kernel's walk of the array, not a rebuild of it.
 /// </summary>
 /// <remarks>
 /// A descriptor closed behind its channel's back is reported by the kernel as POLLNVAL while its number
@@ -19,7 +19,7 @@ namespace Asyncore.Polling;
 internal sealed class PollPoller : IPoller
 {
     private Libc.PollFd[] _fds = new Libc.PollFd[64];
-    private readonly Dictionary<nint, int> _slots = new();
+    private Reactor.Registration?[] _rows = new Reactor.Registration?[64]; // the row behind each slot, to move a slot
     private int _count;
 
     public bool UsableHere => true;
@@ -33,45 +33,54 @@ internal sealed class PollPoller : IPoller
 
     public void SetInterest(in PollTarget target, PollFlags interest)
     {
+        Reactor.Registration row = target.Row;
         if (interest == PollFlags.None)
         {
-            Remove(target.Fd); // asyncore.poll2 does not register a channel with no flags
+            Remove(row); // asyncore.poll2 does not register a channel with no flags
             return;
         }
 
-        ref int slot = ref CollectionsMarshal.GetValueRefOrAddDefault(_slots, target.Fd, out bool known);
-        if (!known)
+        if (row.Slot < 0)
         {
             if (_count == _fds.Length)
             {
                 Array.Resize(ref _fds, _fds.Length * 2);
+                Array.Resize(ref _rows, _fds.Length);
             }
 
-            slot = _count++;
-            _fds[slot].Fd = (int)target.Fd;
+            row.Slot = _count++;
+            _fds[row.Slot].Fd = (int)row.Fd;
+            _rows[row.Slot] = row;
         }
 
-        _fds[slot].Events = (short)interest;
+        _fds[row.Slot].Events = (short)interest;
     }
 
-    public void Remove(nint fd)
+    public void Remove(Reactor.Registration row)
     {
-        if (!_slots.Remove(fd, out int slot))
+        int slot = row.Slot;
+        if (slot < 0)
         {
             return;
         }
 
+        row.Slot = -1;
         int last = --_count;
         if (slot != last)
         {
             _fds[slot] = _fds[last];
-            _slots[_fds[slot].Fd] = slot;
+            Reactor.Registration moved = _rows[last]!;
+            _rows[slot] = moved;
+            moved.Slot = slot;
         }
 
         _fds[last] = default;
+        _rows[last] = null;
         if (_count < _fds.Length / 4 && _fds.Length > 64)
         {
-            Array.Resize(ref _fds, Math.Max(64, _fds.Length / 2)); // a burst that came and went gives its memory back
+            int size = Math.Max(64, _fds.Length / 2); // a burst that came and went gives its memory back
+            Array.Resize(ref _fds, size);
+            Array.Resize(ref _rows, size);
         }
     }
 

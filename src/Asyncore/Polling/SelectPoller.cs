@@ -57,7 +57,7 @@ internal sealed class SelectPoller : IPoller
         _all[_allCount++] = new Libc.PollFd { Fd = (int)target.Fd, Events = (short)interest };
     }
 
-    public void Remove(nint fd)
+    public void Remove(Reactor.Registration row)
     {
     }
 

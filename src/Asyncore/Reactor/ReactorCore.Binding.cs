@@ -29,13 +29,16 @@ internal sealed partial class ReactorCore
 
         _poller?.Dispose();
         _poller = PollerFactory.Create(kind, SayFellBack);
+        _poller.Attach(RowOf);
         _pollerKind = kind;
+        _wakerRow?.ResetKernelState();
         _boundThread = kind == PollerKind.IoUring ? Environment.CurrentManagedThreadId : 0;
         _boundThreadName = kind == PollerKind.IoUring ? Thread.CurrentThread.Name : null;
         foreach (Registration reg in _table.Values)
         {
             reg.Mask = PollFlags.None; // masks differ between the select and poll flavours
             reg.Armed = false;
+            reg.ResetKernelState();
             MarkChanged(reg);
         }
 

@@ -80,7 +80,7 @@ internal sealed partial class ReactorCore
         {
             try
             {
-                poller.SetInterest(new PollTarget(reg.Fd, obj.Socket, obj.PollOwner, !reg.AskEveryPass && obj.ReceiveAheadAllowed, obj.LibraryReadSize), flags);
+                poller.SetInterest(new PollTarget(reg, obj.Socket, obj.PollOwner, !reg.AskEveryPass && obj.ReceiveAheadAllowed, obj.LibraryReadSize), flags);
             }
             catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ObjectDisposedException)
             {
@@ -111,7 +111,7 @@ internal sealed partial class ReactorCore
                 continue;
             }
 
-            poller.SetInterest(new PollTarget(reg.Fd, obj.Socket, obj.PollOwner), reg.Mask);
+            poller.SetInterest(new PollTarget(reg, obj.Socket, obj.PollOwner), reg.Mask);
         }
     }
 

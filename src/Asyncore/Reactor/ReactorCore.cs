@@ -45,6 +45,22 @@ internal sealed partial class ReactorCore : IDisposable
 
     internal ReactorCore(SocketMap map) => _map = map;
 
+    private Registration? _wakerRow;
+
+    /// <summary>The wake-up pair's row: watched by every backend, never in the map.</summary>
+    private Registration WakerRow(Waker waker)
+    {
+        if (_wakerRow is null || _wakerRow.Fd != waker.Fd)
+        {
+            _wakerRow = new Registration(this, waker.Fd, null, askEveryPass: false);
+        }
+
+        return _wakerRow;
+    }
+
+    /// <summary>The row of a descriptor: a channel's, the wake-up pair's, or null.</summary>
+    internal Registration? RowOf(nint fd) => _table.TryGetValue(fd, out Registration? reg) ? reg : _wakerRow is { } w && w.Fd == fd ? w : null;
+
     /// <summary>The map's graceful drain, while one runs: it looks for channels that became idle at the end of every pass.</summary>
     internal MapDrain? Drain;
 
@@ -159,7 +175,7 @@ internal sealed partial class ReactorCore : IDisposable
         if (reg.Mask != PollFlags.None || ringKnows)
         {
             reg.Mask = PollFlags.None;
-            _poller?.Remove(reg.Fd);
+            _poller?.Remove(reg);
         }
     }
 
@@ -220,7 +236,7 @@ internal sealed partial class ReactorCore : IDisposable
             Rebuild(poller);
         }
 
-        poller.SetInterest(new PollTarget(waker.Fd, waker.Socket, waker), PollFlags.In);
+        poller.SetInterest(new PollTarget(WakerRow(waker), waker.Socket, waker), PollFlags.In);
 
         // asyncore.poll sleeps when nobody is interested (select() rejects three empty lists);
         // here that sleep is a wait on the wake-up socket, so a Post from another thread ends it.
@@ -291,10 +307,12 @@ internal sealed partial class ReactorCore : IDisposable
         CheckRingRemoval("SocketMap.Dispose");
         _poller?.Dispose();
         _poller = null;
+        _wakerRow = null;
         foreach (Registration reg in _table.Values)
         {
             reg.Mask = PollFlags.None;
             reg.Armed = false;
+            reg.ResetKernelState();
             MarkChanged(reg);
         }
 

@@ -36,23 +36,9 @@ internal sealed unsafe partial class IoUringPoller : IPoller
     internal static int t_refuseSetup;
 
     private IoUringRing _ring;
-    private readonly Dictionary<nint, Watch> _watched = new();
-    private readonly List<nint> _toArm = new();
+    private readonly List<Reactor.Registration> _toArm = new();
+    private Func<nint, Reactor.Registration?> _rowOf = static _ => null;
     private uint _generation;
-
-    private struct Watch
-    {
-        internal PollFlags Mask;
-        internal object Owner;
-        internal bool Armed;
-        internal bool QueuedToArm;
-        internal uint ArmedGeneration;
-
-        /// <summary>Reading goes through the channel's multishot receive; the poll covers the rest of the mask.</summary>
-        internal bool OwnReads;
-
-        internal readonly PollFlags PollMask => OwnReads ? Mask & ~PollFlags.In : Mask;
-    }
 
     private IoUringPoller(IoUringRing ring)
     {
@@ -75,6 +61,12 @@ internal sealed unsafe partial class IoUringPoller : IPoller
 
     public string Name => "io_uring";
 
+    /// <summary>The loop's table: a completion names a descriptor, and its row says what the ring has armed for it.</summary>
+    public void Attach(Func<nint, Reactor.Registration?> rowOf) => _rowOf = rowOf;
+
+    /// <summary>The row of a descriptor the ring watches now, or null.</summary>
+    private Reactor.Registration? Watched(nint fd) => _rowOf(fd) is { KernelKnows: true } row ? row : null;
+
     public bool KeepsInterest => true;
 
     public bool UsableHere => _ring.UsableHere;
@@ -93,27 +85,28 @@ internal sealed unsafe partial class IoUringPoller : IPoller
     {
         if (_ring.Disposed)
         {
-            return; // closed by a removal from another thread; the loop replaces this poller on its next pass
+            return; // closed by a removal from another thread; the map cannot run again (ReactorCore says why)
         }
 
+        Reactor.Registration w = target.Row;
         bool reads = target.OwnReads && (interest & PollFlags.In) != 0 && RingReads;
-        ref Watch w = ref CollectionsMarshal.GetValueRefOrNullRef(_watched, target.Fd);
-        bool known = !System.Runtime.CompilerServices.Unsafe.IsNullRef(ref w);
-        if (known && !ReferenceEquals(w.Owner, target.Owner))
+        bool known = w.KernelKnows;
+        if (known && !ReferenceEquals(w.KernelOwner, target.Owner))
         {
             // The number was closed and reused without passing through Remove: the old poll goes.
-            Disarm(ref w, target.Fd);
-            w.Owner = target.Owner;
-            w.Mask = PollFlags.None;
-            w.OwnReads = false;
+            Disarm(w);
+            w.KernelOwner = target.Owner;
+            w.KernelMask = PollFlags.None;
+            w.RingOwnReads = false;
         }
 
         if (interest == PollFlags.None)
         {
             if (known)
             {
-                Disarm(ref w, target.Fd);
-                _watched.Remove(target.Fd);
+                Disarm(w);
+                w.KernelKnows = false;
+                w.KernelMask = PollFlags.None;
             }
 
             SetWant(target.Fd, target.Owner, want: false);
@@ -122,32 +115,41 @@ internal sealed unsafe partial class IoUringPoller : IPoller
 
         if (!known)
         {
-            _watched[target.Fd] = new Watch { Mask = interest, Owner = target.Owner, QueuedToArm = true, OwnReads = reads };
-            _toArm.Add(target.Fd);
+            w.KernelKnows = true;
+            w.KernelMask = interest;
+            w.KernelOwner = target.Owner;
+            w.RingOwnReads = reads;
+            w.RingArmed = false;
+            w.RingQueuedToArm = false;
+            QueueArm(w);
             SetWant(target.Fd, target.Owner, reads, target.ReadSize);
             return;
         }
 
-        if (w.Mask == interest && w.OwnReads == reads)
+        if (w.KernelMask == interest && w.RingOwnReads == reads)
         {
             return;
         }
 
-        PollFlags before = w.PollMask;
-        w.Mask = interest;
-        w.OwnReads = reads;
-        if (w.PollMask != before || !w.Armed)
+        PollFlags before = w.RingPollMask;
+        w.KernelMask = interest;
+        w.RingOwnReads = reads;
+        if (w.RingPollMask != before || !w.RingArmed)
         {
-            Disarm(ref w, target.Fd);
-            QueueArm(ref w, target.Fd);
+            Disarm(w);
+            QueueArm(w);
         }
 
         SetWant(target.Fd, target.Owner, reads, target.ReadSize);
     }
 
-    public void Remove(nint fd)
+    public void Remove(Reactor.Registration w)
     {
-        bool armed = _watched.Remove(fd, out Watch w) && w.Armed;
+        nint fd = w.Fd;
+        bool armed = w.KernelKnows && w.RingArmed;
+        bool wasWatched = w.KernelKnows;
+        w.KernelKnows = false;
+        w.KernelMask = PollFlags.None;
         _senders.Remove(fd, out IoUringSender? sender);
         _receivers.Remove(fd, out IoUringReceiver? receiver);
         if (!_ring.UsableHere)
@@ -192,9 +194,9 @@ internal sealed unsafe partial class IoUringPoller : IPoller
             return;
         }
 
-        if (w.Armed)
+        if (wasWatched && w.RingArmed)
         {
-            Disarm(ref w, fd);
+            Disarm(w);
         }
 
         // Now, before the channel closes its socket: a poll still armed would keep the socket open, and a
@@ -285,14 +287,14 @@ internal sealed unsafe partial class IoUringPoller : IPoller
                 continue;
             }
 
-            ref Watch w = ref CollectionsMarshal.GetValueRefOrNullRef(_watched, fd);
-            if (System.Runtime.CompilerServices.Unsafe.IsNullRef(ref w) || !w.Armed || w.ArmedGeneration != generation)
+            Reactor.Registration? w = Watched(fd);
+            if (w is null || !w.RingArmed || w.RingGeneration != generation)
             {
                 continue; // removed, replaced, or re-armed since
             }
 
-            w.Armed = false;
-            QueueArm(ref w, fd);
+            w.RingArmed = false;
+            QueueArm(w);
             PollFlags flags = cqe.Res >= 0
                 ? (PollFlags)(cqe.Res & 0x3F)
                 : -cqe.Res == Libc.EBADF ? PollFlags.Nval
@@ -300,7 +302,7 @@ internal sealed unsafe partial class IoUringPoller : IPoller
                 : PollFlags.Err;
             if (flags != PollFlags.None)
             {
-                if ((w.Mask & PollFlags.In) != 0 && _receivers.TryGetValue(fd, out IoUringReceiver? r) && !r.Detached && ReferenceEquals(r.Owner, w.Owner) && r.HasInput
+                if ((w.KernelMask & PollFlags.In) != 0 && _receivers.TryGetValue(fd, out IoUringReceiver? r) && !r.Detached && ReferenceEquals(r.Owner, w.KernelOwner) && r.HasInput
                     && r.ReportedWait != _waitCount)
                 {
                     // One event for the descriptor: its queued input is read before a hang-up closes it. Not when
@@ -318,58 +320,52 @@ internal sealed unsafe partial class IoUringPoller : IPoller
         return written;
     }
 
-    private void QueueArm(ref Watch w, nint fd)
+    private void QueueArm(Reactor.Registration w)
     {
-        if (!w.QueuedToArm)
+        if (!w.RingQueuedToArm)
         {
-            w.QueuedToArm = true;
-            _toArm.Add(fd);
+            w.RingQueuedToArm = true;
+            _toArm.Add(w);
         }
     }
 
     /// <summary>Takes a POLL_ADD for every queued descriptor that is still watched and not armed.</summary>
     private void ArmQueued()
     {
-        foreach (nint fd in _toArm)
+        foreach (Reactor.Registration w in _toArm)
         {
-            ref Watch w = ref CollectionsMarshal.GetValueRefOrNullRef(_watched, fd);
-            if (System.Runtime.CompilerServices.Unsafe.IsNullRef(ref w))
+            w.RingQueuedToArm = false;
+            if (!w.KernelKnows || w.RingArmed || w.RingPollMask == PollFlags.None)
             {
-                continue;
-            }
-
-            w.QueuedToArm = false;
-            if (w.Armed || w.PollMask == PollFlags.None)
-            {
-                continue;
+                continue; // left the table, or removed, since it was queued
             }
 
             uint generation = NextGeneration();
             ref Libc.IoUringSqe sqe = ref _ring.NextSqe();
             sqe.Opcode = Libc.IORING_OP_POLL_ADD;
-            sqe.Fd = (int)fd;
-            sqe.OpFlags = (uint)(ushort)w.PollMask; // poll32_events; the kernel adds POLLERR and POLLHUP
-            sqe.UserData = IoUringOperand.UserDataOf(fd, generation);
-            w.Armed = true;
-            w.ArmedGeneration = generation;
+            sqe.Fd = (int)w.Fd;
+            sqe.OpFlags = (uint)(ushort)w.RingPollMask; // poll32_events; the kernel adds POLLERR and POLLHUP
+            sqe.UserData = IoUringOperand.UserDataOf(w.Fd, generation);
+            w.RingArmed = true;
+            w.RingGeneration = generation;
         }
 
         _toArm.Clear();
     }
 
     /// <summary>Takes a POLL_REMOVE for the armed poll, if any; its late completion is dropped by generation.</summary>
-    private void Disarm(ref Watch w, nint fd)
+    private void Disarm(Reactor.Registration w)
     {
-        if (!w.Armed)
+        if (!w.RingArmed)
         {
             return;
         }
 
-        w.Armed = false;
+        w.RingArmed = false;
         ref Libc.IoUringSqe sqe = ref _ring.NextSqe();
         sqe.Opcode = Libc.IORING_OP_POLL_REMOVE;
         sqe.Fd = -1;
-        sqe.Addr = IoUringOperand.UserDataOf(fd, w.ArmedGeneration); // the poll to remove, by its user_data
+        sqe.Addr = IoUringOperand.UserDataOf(w.Fd, w.RingGeneration); // the poll to remove, by its user_data
         sqe.UserData = Ignored;
     }
 

@@ -243,7 +243,7 @@ internal sealed unsafe partial class IoUringPoller
     /// ring still receives for it or not (after a switch to TLS the ring's last bytes are still its).
     /// </summary>
     private bool ReadingWanted(IoUringReceiver r) =>
-        _watched.TryGetValue(r.Fd, out Watch w) && ReferenceEquals(w.Owner, r.Owner) && (w.Mask & PollFlags.In) != 0;
+        Watched(r.Fd) is { } w && ReferenceEquals(w.KernelOwner, r.Owner) && (w.KernelMask & PollFlags.In) != 0;
 
     /// <summary>
     /// A read from the queued completions: bytes copied (across completions, as one recv(2) would),

@@ -254,7 +254,7 @@ internal sealed unsafe partial class IoUringPoller
 
         s.Notify = false;
         // A channel watched for writing hears it from its poll when the socket takes more.
-        return _watched.TryGetValue(fd, out Watch w) && (w.Mask & PollFlags.Out) != 0 ? PollFlags.None : PollFlags.Out;
+        return Watched(fd) is { } w && (w.KernelMask & PollFlags.Out) != 0 ? PollFlags.None : PollFlags.Out;
     }
 
     /// <summary>The channel leaves after its SEND was handed to the kernel (by <see cref="Remove"/>).</summary>
