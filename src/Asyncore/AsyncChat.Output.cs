@@ -1,3 +1,4 @@
+using System.Text;
 using System.Net.Sockets;
 using Asyncore.Output;
 using Asyncore.Reactor;
@@ -37,8 +38,8 @@ public abstract partial class AsyncChat : IPassEndHook
     /// <see cref="AcOutBufferSize"/> is queued in pieces of that size.
     /// </summary>
     /// <param name="data">The bytes.</param>
-    /// <remarks>Python: async_chat.push(data)</remarks>
-    public void Push(ReadOnlySpan<byte> data)
+    /// <remarks>Python: async_chat.push(data). Virtual, as a Python subclass may override push (smtpd's does); the byte[] and string overloads come here.</remarks>
+    public virtual void Push(ReadOnlySpan<byte> data)
     {
         if (data.IsEmpty || IsClosed)
         {
@@ -86,6 +87,25 @@ public abstract partial class AsyncChat : IPassEndHook
     {
         ArgumentNullException.ThrowIfNull(data);
         Push(new ReadOnlySpan<byte>(data));
+    }
+
+    /// <summary>Queues <paramref name="data"/> encoded with <see cref="Encoding"/> (Latin-1 unless set) and starts sending.</summary>
+    /// <param name="data">The text.</param>
+    /// <remarks>Python: async_chat.push(data.encode(...)); smtpd's push(msg) is this overload, overridden to add its line end.</remarks>
+    public virtual void Push(string data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        Encoding encoding = Encoding;
+        int max = encoding.GetMaxByteCount(data.Length);
+        if (max <= 1024)
+        {
+            Span<byte> small = stackalloc byte[max];
+            Push((ReadOnlySpan<byte>)small[..encoding.GetBytes(data, small)]);
+        }
+        else
+        {
+            Push((ReadOnlySpan<byte>)encoding.GetBytes(data));
+        }
     }
 
     /// <summary>

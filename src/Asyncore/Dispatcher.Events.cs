@@ -156,11 +156,55 @@ public partial class Dispatcher
         }
         else
         {
-            LogInfo($"uncaptured exception, closing channel {self} ({exception.GetType()}:{exception.Message} {exception.StackTrace})", "error");
+            // One line, as CPython's: the stack as compact_traceback's [file|function|line] entries.
+            (_, _, _, string info) = CompactTraceback(exception);
+            LogInfo($"uncaptured exception, closing channel {self} ({exception.GetType()}:{OneLine(exception.Message)} {info})", "error");
         }
 
         NotifyClose();
     }
+
+    /// <summary>
+    /// An exception's stack in one line: the innermost frame, and every frame as
+    /// <c>[file|function|line]</c>, outermost first (a frame without a file names its type).
+    /// </summary>
+    /// <param name="exception">A thrown exception.</param>
+    /// <returns>The innermost frame's file, function and line, and the whole stack as one line.</returns>
+    /// <remarks>Python: asyncore.compact_traceback()</remarks>
+    internal static (string File, string Function, int Line, string Info) CompactTraceback(Exception exception)
+    {
+        var trace = new System.Diagnostics.StackTrace(exception, fNeedFileInfo: true);
+        System.Diagnostics.StackFrame[] frames = trace.GetFrames();
+        if (frames.Length == 0)
+        {
+            return ("?", "?", 0, "[?|?|0]");
+        }
+
+        var info = new System.Text.StringBuilder();
+        for (int i = frames.Length - 1; i >= 0; i--)
+        {
+            (string file, string function, int line) = Describe(frames[i]);
+            if (info.Length > 0)
+            {
+                info.Append(' ');
+            }
+
+            info.Append('[').Append(file).Append('|').Append(function).Append('|').Append(line).Append(']');
+        }
+
+        // StackTrace lists the throwing frame first; CPython's info ends with it.
+        (string File, string Function, int Line) innermost = Describe(frames[0]);
+        return (innermost.File, innermost.Function, innermost.Line, info.ToString());
+    }
+
+    private static (string File, string Function, int Line) Describe(System.Diagnostics.StackFrame frame)
+    {
+        System.Diagnostics.DiagnosticMethodInfo? method = System.Diagnostics.DiagnosticMethodInfo.Create(frame);
+        string file = frame.GetFileName() is { Length: > 0 } f ? Path.GetFileName(f) : method?.DeclaringTypeName ?? "?";
+        return (file, method?.Name ?? "?", frame.GetFileLineNumber());
+    }
+
+    private static string OneLine(string text) => text.ReplaceLineEndings(" ");
 
     /// <summary>Priority (out-of-band) data arrived. By default logs a warning.</summary>
     /// <remarks>Python: dispatcher.handle_expt()</remarks>

@@ -88,11 +88,31 @@ public class HelperFunctionTests
         Assert.All(channels, c => Assert.True(c.SocketClosed));
     }
 
-    /// <summary>test_compact_traceback: not applicable; .NET exceptions carry their own stack trace, which HandleError logs.</summary>
-    [Fact(Skip = "compact_traceback has no .NET counterpart: Exception.StackTrace is logged instead")]
+    /// <summary>test_compact_traceback: the innermost frame, and the whole stack as [file|function|line] entries on one line.</summary>
+    [Fact]
     public void test_compact_traceback()
     {
+        Exception? caught = null;
+        try
+        {
+            ThrowHere();
+        }
+        catch (InvalidOperationException e)
+        {
+            caught = e;
+        }
+
+        (string file, string function, int line, string info) = Dispatcher.CompactTraceback(caught!);
+        Assert.Equal(nameof(ThrowHere), function);
+        Assert.Equal("HelperFunctionTests.cs", file);
+        Assert.True(line > 0);
+        Assert.DoesNotContain('\n', info);
+        Assert.EndsWith($"[{file}|{function}|{line}]", info); // innermost last, as CPython's
+        Assert.StartsWith($"[HelperFunctionTests.cs|{nameof(test_compact_traceback)}|", info);
     }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void ThrowHere() => throw new InvalidOperationException("here");
 }
 
 /// <summary>The part of HelperFunctionTests that uses the process-wide map.</summary>

@@ -405,4 +405,52 @@ public class OwnershipTests
         await loop.WaitAsync(TimeSpan.FromSeconds(10));
         EventLoop.CloseAll(map, ignoreAll: true);
     }
+
+    private sealed class ThrowsOnMessage : RecordingChat
+    {
+        public ThrowsOnMessage(Socket s, SocketMap m) : base(s, m)
+        {
+        }
+
+        protected override void OnMessage(string message) => throw new InvalidOperationException("first line\nsecond line");
+    }
+
+    [Fact]
+    public void HandleErrorsDefaultLineIsOneLineWithTheCompactStack()
+    {
+        using var map = new SocketMap();
+        var acceptor = new Acceptor(map, (s, m) => new ThrowsOnMessage(s, m));
+        using var client = Acceptor.Connect(acceptor.Address);
+        client.Send("x\n"u8.ToArray());
+        Drive.Until(map, () => acceptor.Channels.Count == 1 && acceptor.Channels[0].Fileno < 0);
+        string line = Assert.Single(((ThrowsOnMessage)acceptor.Channels[0]).Events, e => e.StartsWith("error: uncaptured exception"));
+        Assert.DoesNotContain('\n', line);
+        Assert.Contains("System.InvalidOperationException:first line second line [", line);
+        Assert.Contains("|OnMessage|", line);
+    }
+
+    private sealed class SmtpdLike : RecordingChat
+    {
+        public SmtpdLike(Socket s, SocketMap m) : base(s, m) => Encoding = Encoding.UTF8;
+
+        public override void Push(string data) => base.Push(data + "\r\n"); // smtpd.SMTPChannel.push(msg)
+
+        protected override void OnMessage(string message) => Push("250 " + message);
+    }
+
+    [Fact]
+    public void PushTakesTextInTheChannelsEncodingAndCanBeOverriddenAsSmtpdDoes()
+    {
+        using var map = new SocketMap();
+        var acceptor = new Acceptor(map, (s, m) => new SmtpdLike(s, m));
+        using var client = Acceptor.Connect(acceptor.Address);
+        client.Send("héllo\n"u8.ToArray());
+        // The line is read as Latin-1 (RecordingChat), and its text goes back in the channel's encoding, UTF-8.
+        byte[] expected = Encoding.UTF8.GetBytes("250 " + Encoding.Latin1.GetString("héllo"u8) + "\r\n");
+        Drive.Until(map, () => client.Available >= expected.Length);
+        var buf = new byte[64];
+        int n = client.Receive(buf);
+        Assert.Equal(expected, buf[..n]);
+        EventLoop.CloseAll(map);
+    }
 }
