@@ -495,7 +495,7 @@ public sealed class SmtpChannel : AsyncChat
         _seenGreeting = false;
         _extended = false;
         Reset();
-        StartTls(_options.Tls!);
+        StartTls(_options.Tls!, sendQueuedInClear: true); // the 220 reply above goes out in the clear, as RFC 3207 says
     }
 
     protected override void HandleTlsHandshakeFailed(Exception error) =>

@@ -336,6 +336,13 @@ public abstract partial class AsyncChat : IPassEndHook
         }
     }
 
+    /// <summary>Drops every queued entry and the pending end-of-pass flush.</summary>
+    internal override void DropQueuedOutput()
+    {
+        _fifo.Clear();
+        _flushPending = false;
+    }
+
     /// <summary>Room to gather one block that straddles two segments (the loop's thread owns it).</summary>
     private static Span<byte> Scratch(int size)
     {

@@ -137,7 +137,9 @@ public partial class Dispatcher
     {
         if (_map.TryGetValue(fd, out Dispatcher? channel) && ReferenceEquals(channel.Socket, conn) && !ReferenceEquals(channel, this))
         {
-            // The channel joined the map before its setup failed: nobody else holds it, so the loop closes it.
+            // The channel joined the map before its setup failed: nobody else holds it, so the loop closes it,
+            // and what its setup queued is not sent (a welcome pushed before a StartTls that threw would leave in the clear).
+            channel.DropQueuedOutput();
             EventDispatch.Fail(channel, error);
             if (channel.Fileno >= 0)
             {

@@ -41,7 +41,7 @@ public partial class Dispatcher
     /// fails, or that brings more than 128 KiB closes the channel (<see cref="HandleTlsHandshakeFailed"/>).
     /// </summary>
     /// <param name="options">The certificate (set <see cref="SslServerAuthenticationOptions.ServerCertificateContext"/> once and share it, so the chain is not built per connection), protocols, ALPN, client-certificate policy.</param>
-    /// <exception cref="InvalidOperationException">TLS was already started, or the channel has no connected socket, or listens.</exception>
+    /// <exception cref="InvalidOperationException">TLS was already started, or the channel has no connected socket, or listens, or output is queued (it would go out unencrypted; see <see cref="StartTls(SslServerAuthenticationOptions, bool)"/>).</exception>
     /// <remarks>
     /// Python: SSLContext.wrap_socket(sock, server_side=True, do_handshake_on_connect=False) on a dispatcher's socket; Twisted: ITLSTransport.startTLS.
     /// The engine is OpenSSL's (libssl.so.3 through memory BIOs) where it loads, else SslStream's; set the
@@ -52,10 +52,22 @@ public partial class Dispatcher
     /// a peer's chain is built with nothing downloaded (a missing intermediate fails the handshake); a policy
     /// that allows downloads or online revocation blocks the loop while they last.
     /// </remarks>
-    public void StartTls(SslServerAuthenticationOptions options)
+    public void StartTls(SslServerAuthenticationOptions options) => StartTls(options, sendQueuedInClear: false);
+
+    /// <summary>
+    /// <see cref="StartTls(SslServerAuthenticationOptions)"/>, saying what happens to output queued
+    /// before the call: with <paramref name="sendQueuedInClear"/> true it goes out unencrypted ahead of
+    /// the handshake, as STARTTLS's own reply must ("220 Ready to start TLS"); false refuses to start
+    /// while any is queued, so nothing meant for the encrypted connection leaves in the clear by accident.
+    /// </summary>
+    /// <param name="options">As for <see cref="StartTls(SslServerAuthenticationOptions)"/>.</param>
+    /// <param name="sendQueuedInClear">Whether output queued now is sent in the clear before the handshake.</param>
+    /// <exception cref="InvalidOperationException">TLS was already started, the channel has no connected socket or listens, or output is queued and <paramref name="sendQueuedInClear"/> is false.</exception>
+    public void StartTls(SslServerAuthenticationOptions options, bool sendQueuedInClear)
     {
         ArgumentNullException.ThrowIfNull(options);
         CheckTlsCanStart();
+        CheckQueuedOutput(sendQueuedInClear);
         BeginTls(TlsEngineFactory.CreateServer(options, this));
     }
 
@@ -67,18 +79,50 @@ public partial class Dispatcher
     /// accepted STARTTLS.
     /// </summary>
     /// <param name="options">The server name (<see cref="SslClientAuthenticationOptions.TargetHost"/>, sent as SNI and checked against the certificate), protocols, ALPN, validation callback, client certificates.</param>
-    /// <exception cref="InvalidOperationException">TLS was already started, or the channel has no socket, or listens.</exception>
+    /// <exception cref="InvalidOperationException">TLS was already started, or the channel has no socket, or listens, or output is queued (see <see cref="StartTls(SslClientAuthenticationOptions, bool)"/>).</exception>
     /// <remarks>
     /// Python: SSLContext.wrap_socket(sock, server_hostname=...); Twisted: ITLSTransport.startTLS.
     /// Without a <c>CertificateChainPolicy</c> in the options, the server's chain is built with nothing
     /// downloaded (a missing intermediate fails the handshake); a policy that allows downloads or online
     /// revocation blocks the loop while they last.
     /// </remarks>
-    public void StartTls(SslClientAuthenticationOptions options)
+    public void StartTls(SslClientAuthenticationOptions options) => StartTls(options, sendQueuedInClear: false);
+
+    /// <summary>
+    /// <see cref="StartTls(SslClientAuthenticationOptions)"/>, saying what happens to output queued
+    /// before the call (see <see cref="StartTls(SslServerAuthenticationOptions, bool)"/>).
+    /// </summary>
+    /// <param name="options">As for <see cref="StartTls(SslClientAuthenticationOptions)"/>.</param>
+    /// <param name="sendQueuedInClear">Whether output queued now is sent in the clear before the handshake.</param>
+    /// <exception cref="InvalidOperationException">TLS was already started, the channel has no socket or listens, or output is queued and <paramref name="sendQueuedInClear"/> is false.</exception>
+    public void StartTls(SslClientAuthenticationOptions options, bool sendQueuedInClear)
     {
         ArgumentNullException.ThrowIfNull(options);
         CheckTlsCanStart();
+        CheckQueuedOutput(sendQueuedInClear);
         BeginTls(TlsEngineFactory.CreateClient(options, this));
+    }
+
+    /// <summary>Output queued before TLS starts goes out in the clear: only when the caller says so, and then it is logged (debug).</summary>
+    private void CheckQueuedOutput(bool sendQueuedInClear)
+    {
+        long owed = TlsPlaintextOwed();
+        if (owed == 0)
+        {
+            return;
+        }
+
+        if (!sendQueuedInClear)
+        {
+            throw new InvalidOperationException(
+                $"{owed} bytes of output are queued and would go out unencrypted ahead of the TLS handshake. Start TLS before pushing what is meant for the encrypted connection, " +
+                "or, for STARTTLS's own reply, call StartTls(options, sendQueuedInClear: true).");
+        }
+
+        if (_map.Logger is { } logger && logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Debug))
+        {
+            Microsoft.Extensions.Logging.LoggerExtensions.LogDebug(logger, "{Channel}: {Bytes} queued bytes go out in the clear before the TLS handshake", this, owed);
+        }
     }
 
     /// <summary>Whether <c>StartTls</c> was called on this connection (the handshake may still be under way).</summary>

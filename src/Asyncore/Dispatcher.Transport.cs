@@ -46,6 +46,11 @@ public partial class Dispatcher
     /// <summary>Whether the library owns the channel's output queue (and so knows when its output is done).</summary>
     internal virtual bool LibraryOwnsOutput => false;
 
+    /// <summary>Drops output queued and not sent (a channel whose setup failed closes without sending it).</summary>
+    internal virtual void DropQueuedOutput()
+    {
+    }
+
     /// <summary>Whether a transport may receive ahead for this channel: the library reads it, in the clear, connected.</summary>
     internal bool ReceiveAheadAllowed => LibraryReadSize > 0 && _tls is null && Socket is not null && Connected && !Accepting;
 

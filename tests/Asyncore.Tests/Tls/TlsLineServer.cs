@@ -106,7 +106,7 @@ internal sealed class TlsLineServer : IDisposable
 
         public void Switch()
         {
-            StartTls(Options);
+            StartTls(Options, sendQueuedInClear: true); // the reply above goes out in the clear, as STARTTLS says
             var engine = TlsEngine is ObservedEngine observed ? observed.Inner : TlsEngine;
             if (engine is global::Asyncore.Tls.SslStreamEngine sslStream)
             {
