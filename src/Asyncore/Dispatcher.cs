@@ -242,12 +242,15 @@ public partial class Dispatcher : IDisposable
 
     /// <summary>Binds the socket to a local address and remembers it in <see cref="Addr"/>.</summary>
     /// <param name="address">The local address.</param>
+    /// <exception cref="SocketException">The system refused (address in use, ...), or, after <see cref="SetReusePort()"/>, another process already listens there.</exception>
     /// <remarks>Python: dispatcher.bind(addr)</remarks>
     public void Bind(EndPoint address)
     {
         Socket socket = Socket ?? throw Errors.NoSocket();
+        CheckReusePortAlone(address);
         Addr = address;
         socket.Bind(address);
+        NoteReusePortBound(address);
     }
 
     /// <summary>
@@ -399,6 +402,7 @@ public partial class Dispatcher : IDisposable
             _idle?.Clear();
             _acceptResume?.Clear();
             _acceptPaused = false;
+            ForgetReusePortBound();
             DelChannel();
             CloseHandle();
         }

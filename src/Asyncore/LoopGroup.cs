@@ -6,7 +6,7 @@ namespace Asyncore;
 /// <summary>
 /// N loops on N threads, each with a <see cref="SocketMap"/> of its own: the loop-per-core shape of
 /// nginx's workers and Netty's event-loop group. Each loop's setup callback creates that loop's
-/// channels, typically a listener bound with <see cref="Dispatcher.SetReusePort"/> to the same port
+/// channels, typically a listener bound with <see cref="Dispatcher.SetReusePort()"/> to the same port
 /// as the others', so the kernel spreads new connections over the loops. Channels never cross
 /// loops: each stays on the map it was created in; work for another loop goes through that loop's
 /// <see cref="SocketMap.Post"/> (see <see cref="Maps"/>).
