@@ -23,7 +23,21 @@ public abstract partial class AsyncChat
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is not positive.</exception>
     /// <exception cref="InvalidOperationException">Input was already read on this connection.</exception>
     /// <remarks>Call it on the loop's thread before the first read, typically in the channel's constructor.</remarks>
-    public void RequireProxyHeader(TimeSpan timeout)
+    public void RequireProxyHeader(TimeSpan timeout) => RequireProxyHeader(timeout, trustedSenders: null);
+
+    /// <summary>
+    /// <see cref="RequireProxyHeader(TimeSpan)"/>, from trusted senders only: a connection whose own
+    /// peer is not in one of <paramref name="trustedSenders"/> is closed without an answer at once
+    /// (<see cref="HandleProxyHeaderFailed"/> says so), whatever it would claim, as nginx's
+    /// <c>set_real_ip_from</c> names the proxies whose headers it believes. Without the list (or
+    /// with the first overload), any client that reaches the port can claim any address: then the
+    /// port must be reachable from the proxies alone (a firewall, a private interface).
+    /// </summary>
+    /// <param name="timeout">How long the whole header may take to arrive, from now.</param>
+    /// <param name="trustedSenders">The networks the proxies connect from (for example 10.0.0.0/8); null trusts every sender. A peer over a Unix domain socket is trusted (the socket's file permissions say who may connect).</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is not positive.</exception>
+    /// <exception cref="InvalidOperationException">Input was already read on this connection.</exception>
+    public void RequireProxyHeader(TimeSpan timeout, IReadOnlyList<IPNetwork>? trustedSenders)
     {
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(timeout, TimeSpan.Zero);
         if (_framer.Buffered > 0 || _reading)
@@ -33,8 +47,26 @@ public abstract partial class AsyncChat
 
         _proxy = new ProxyHeaderParser();
         ProxyHeader = null;
+        _proxyUntrusted = trustedSenders is not null && Addr is IPEndPoint peer && !Trusted(trustedSenders, peer.Address) ? peer : null;
         _proxyDeadline ??= new Deadline(() => Guard(ProxyHeaderTimedOut));
-        _proxyDeadline.Set(Map.Reactor.Timers, Deadline.After(Deadline.Now, timeout));
+        // An untrusted sender is refused at the start of the next pass, after its constructor returned.
+        _proxyDeadline.Set(Map.Reactor.Timers, _proxyUntrusted is null ? Deadline.After(Deadline.Now, timeout) : Deadline.Now);
+    }
+
+    private IPEndPoint? _proxyUntrusted;
+
+    private static bool Trusted(IReadOnlyList<IPNetwork> networks, IPAddress address)
+    {
+        IPAddress plain = address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+        foreach (IPNetwork network in networks)
+        {
+            if (network.Contains(plain) || network.Contains(address))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>Whether a required PROXY header has not arrived yet.</summary>
@@ -72,6 +104,12 @@ public abstract partial class AsyncChat
     private bool TakeProxyHeader()
     {
         ProxyHeaderParser parser = _proxy!;
+        if (_proxyUntrusted is { } untrusted)
+        {
+            ProxyHeaderRejected($"PROXY header from {untrusted.Address}, which is not a trusted sender");
+            return false;
+        }
+
         ProxyParseStatus status = parser.Feed(_framer.Unread, out int consumed);
         _framer.Skip(consumed);
         switch (status)
@@ -100,13 +138,14 @@ public abstract partial class AsyncChat
     {
         if (_proxy is not null)
         {
-            ProxyHeaderRejected("no complete PROXY header in time");
+            ProxyHeaderRejected(_proxyUntrusted is { } untrusted ? $"PROXY header from {untrusted.Address}, which is not a trusted sender" : "no complete PROXY header in time");
         }
     }
 
     private void ProxyHeaderRejected(string reason)
     {
         _proxy = null;
+        _proxyUntrusted = null;
         _proxyDeadline?.Clear();
         _framer.Discard();
         HandleProxyHeaderFailed(reason);

@@ -25,8 +25,98 @@ public readonly struct ProxyTlv
     /// <summary>The type byte.</summary>
     public byte Type { get; }
 
-    /// <summary>The value (a copy owned by the header).</summary>
+    /// <summary>The value: a slice of the one copy of the TLV block the header keeps.</summary>
     public ReadOnlyMemory<byte> Value { get; }
+}
+
+/// <summary>
+/// A version 2 header's TLVs, read on demand from the one copy of the block the header keeps (as
+/// HAProxy keeps the block as received): no entry is copied apart, so a header of thousands of tiny
+/// TLVs costs its bytes once. Indexing walks the block.
+/// </summary>
+public sealed class ProxyTlvList : IReadOnlyList<ProxyTlv>
+{
+    internal static readonly ProxyTlvList Empty = new(ReadOnlyMemory<byte>.Empty, 0);
+
+    private readonly ReadOnlyMemory<byte> _block;
+
+    internal ProxyTlvList(ReadOnlyMemory<byte> block, int count)
+    {
+        _block = block;
+        Count = count;
+    }
+
+    /// <summary>How many TLVs the block holds.</summary>
+    public int Count { get; }
+
+    /// <summary>The TLV block as received (type, big-endian length, value; repeated).</summary>
+    public ReadOnlyMemory<byte> Block => _block;
+
+    /// <summary>The <paramref name="index"/>-th TLV, in the order sent.</summary>
+    /// <param name="index">From 0 to <see cref="Count"/> - 1.</param>
+    /// <exception cref="ArgumentOutOfRangeException">No such entry.</exception>
+    public ProxyTlv this[int index]
+    {
+        get
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(index);
+            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, Count);
+            Enumerator e = GetEnumerator();
+            for (int i = 0; i <= index; i++)
+            {
+                e.MoveNext();
+            }
+
+            return e.Current;
+        }
+    }
+
+    /// <summary>Walks the block without allocating.</summary>
+    /// <returns>The enumerator.</returns>
+    public Enumerator GetEnumerator() => new(_block);
+
+    IEnumerator<ProxyTlv> IEnumerable<ProxyTlv>.GetEnumerator()
+    {
+        foreach (ProxyTlv tlv in this)
+        {
+            yield return tlv;
+        }
+    }
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => ((IEnumerable<ProxyTlv>)this).GetEnumerator();
+
+    /// <summary>Reads one TLV after another from the block.</summary>
+    public struct Enumerator
+    {
+        private readonly ReadOnlyMemory<byte> _block;
+        private int _next;
+
+        internal Enumerator(ReadOnlyMemory<byte> block)
+        {
+            _block = block;
+            _next = 0;
+            Current = default;
+        }
+
+        /// <summary>The entry read last.</summary>
+        public ProxyTlv Current { get; private set; }
+
+        /// <summary>Reads the next entry.</summary>
+        /// <returns>False at the end of the block.</returns>
+        public bool MoveNext()
+        {
+            if (_next + 3 > _block.Length)
+            {
+                return false;
+            }
+
+            ReadOnlySpan<byte> head = _block.Span.Slice(_next, 3);
+            int length = System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(head[1..]);
+            Current = new ProxyTlv(head[0], _block.Slice(_next + 3, length));
+            _next += 3 + length;
+            return true;
+        }
+    }
 }
 
 /// <summary>
@@ -35,7 +125,7 @@ public readonly struct ProxyTlv
 /// </summary>
 public sealed class ProxyHeader
 {
-    internal ProxyHeader(int version, ProxyCommand command, AddressFamily family, SocketType transport, EndPoint? source, EndPoint? destination, IReadOnlyList<ProxyTlv> tlvs, int length)
+    internal ProxyHeader(int version, ProxyCommand command, AddressFamily family, SocketType transport, EndPoint? source, EndPoint? destination, ProxyTlvList tlvs, int length)
     {
         Version = version;
         Command = command;
@@ -68,8 +158,8 @@ public sealed class ProxyHeader
     /// <summary>The address the client connected to; null when the header carries none.</summary>
     public EndPoint? Destination { get; }
 
-    /// <summary>The version 2 TLVs in the order sent (empty for version 1, LOCAL and AF_UNSPEC, whose blocks are skipped).</summary>
-    public IReadOnlyList<ProxyTlv> Tlvs { get; }
+    /// <summary>The version 2 TLVs in the order sent (empty for version 1, LOCAL and AF_UNSPEC, whose blocks are skipped), read on demand from one copy of the block.</summary>
+    public ProxyTlvList Tlvs { get; }
 
     /// <summary>How many bytes the header took on the wire.</summary>
     public int Length { get; }

@@ -30,10 +30,28 @@ public sealed class ProxyHeaderParser
 
     private static ReadOnlySpan<byte> V1Prefix => "PROXY "u8;
 
+    /// <summary>
+    /// The most bytes of TLVs a version 2 header may carry by default: 4 KiB, room for everything
+    /// HAProxy sends (ALPN, authority, unique id, SSL details) with a wide margin; a longer header is
+    /// rejected as soon as its length is read, before its bytes are kept.
+    /// </summary>
+    public const int DefaultMaxTlvBytes = 4096;
+
+    private readonly int _maxTlvBytes;
     private byte[] _buffer = new byte[V2FixedLength];
     private int _length;
     private int _need; // v2: the header's whole length once the fixed part is in; 0 before
     private int _version;
+
+    /// <summary>A parser for one connection's header.</summary>
+    /// <param name="maxTlvBytes">The most bytes of version 2 TLVs accepted (<see cref="DefaultMaxTlvBytes"/> by default; at most 65,319, what the 16-bit length leaves after the largest address block).</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxTlvBytes"/> is negative or over 65,319.</exception>
+    public ProxyHeaderParser(int maxTlvBytes = DefaultMaxTlvBytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(maxTlvBytes);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(maxTlvBytes, ushort.MaxValue - 216);
+        _maxTlvBytes = maxTlvBytes;
+    }
 
     /// <summary>The header, once <see cref="Feed"/> said <see cref="ProxyParseStatus.Complete"/>.</summary>
     public ProxyHeader? Header { get; private set; }
@@ -135,7 +153,7 @@ public sealed class ProxyHeaderParser
         ReadOnlySpan<byte> line = _buffer.AsSpan(V1Prefix.Length, _length - V1Prefix.Length - 2);
         if (line.StartsWith("UNKNOWN"u8) && (line.Length == 7 || line[7] == ' '))
         {
-            Complete(new ProxyHeader(1, ProxyCommand.Proxy, AddressFamily.Unspecified, SocketType.Unknown, null, null, [], _length));
+            Complete(new ProxyHeader(1, ProxyCommand.Proxy, AddressFamily.Unspecified, SocketType.Unknown, null, null, ProxyTlvList.Empty, _length));
             return;
         }
 
@@ -169,7 +187,7 @@ public sealed class ProxyHeaderParser
             return;
         }
 
-        Complete(new ProxyHeader(1, ProxyCommand.Proxy, family, SocketType.Stream, new IPEndPoint(src, sport), new IPEndPoint(dst, dport), [], _length));
+        Complete(new ProxyHeader(1, ProxyCommand.Proxy, family, SocketType.Stream, new IPEndPoint(src, sport), new IPEndPoint(dst, dport), ProxyTlvList.Empty, _length));
     }
 
     /// <summary>Four decimal numbers 0..255 with no leading zeros, or colon-hex IPv6 (at most one "::").</summary>
@@ -289,7 +307,15 @@ public sealed class ProxyHeaderParser
             Append([b]);
             if (_length == V2FixedLength)
             {
-                _need = V2FixedLength + BinaryPrimitives.ReadUInt16BigEndian(_buffer.AsSpan(14, 2));
+                int blockLength = BinaryPrimitives.ReadUInt16BigEndian(_buffer.AsSpan(14, 2));
+                int addresses = AddressLength(_buffer[13]);
+                if (blockLength > addresses + _maxTlvBytes && (_buffer[12] & 0xF) == (int)ProxyCommand.Proxy && _buffer[13] != 0)
+                {
+                    Fail($"version 2 header carries {blockLength - addresses} bytes of TLVs, over the {_maxTlvBytes}-byte limit");
+                    return taken;
+                }
+
+                _need = V2FixedLength + blockLength;
             }
         }
 
@@ -315,7 +341,7 @@ public sealed class ProxyHeaderParser
         if (command == ProxyCommand.Local)
         {
             // The receiver uses the real connection's addresses and discards the block, family included.
-            Complete(new ProxyHeader(2, ProxyCommand.Local, AddressFamily.Unspecified, SocketType.Unknown, null, null, [], _length));
+            Complete(new ProxyHeader(2, ProxyCommand.Local, AddressFamily.Unspecified, SocketType.Unknown, null, null, ProxyTlvList.Empty, _length));
             return;
         }
 
@@ -332,7 +358,7 @@ public sealed class ProxyHeaderParser
         {
             case 0x00:
                 // AF_UNSPEC: the receiver ignores the block.
-                Complete(new ProxyHeader(2, ProxyCommand.Proxy, AddressFamily.Unspecified, SocketType.Unknown, null, null, [], _length));
+                Complete(new ProxyHeader(2, ProxyCommand.Proxy, AddressFamily.Unspecified, SocketType.Unknown, null, null, ProxyTlvList.Empty, _length));
                 return;
             case 0x11 or 0x12:
                 family = AddressFamily.InterNetwork;
@@ -373,23 +399,32 @@ public sealed class ProxyHeaderParser
             destination = new IPEndPoint(dst, BinaryPrimitives.ReadUInt16BigEndian(block.Slice((2 * size) + 2, 2)));
         }
 
-        var tlvs = new List<ProxyTlv>();
+        // The TLVs are checked once and kept as one copy of the block, read on demand.
         ReadOnlySpan<byte> rest = block[addressLength..];
-        while (!rest.IsEmpty)
+        int count = 0;
+        for (ReadOnlySpan<byte> walk = rest; !walk.IsEmpty; count++)
         {
-            if (rest.Length < 3 || rest.Length < 3 + BinaryPrimitives.ReadUInt16BigEndian(rest.Slice(1, 2)))
+            if (walk.Length < 3 || walk.Length < 3 + BinaryPrimitives.ReadUInt16BigEndian(walk.Slice(1, 2)))
             {
                 Fail("truncated TLV in a version 2 header");
                 return;
             }
 
-            int length = BinaryPrimitives.ReadUInt16BigEndian(rest.Slice(1, 2));
-            tlvs.Add(new ProxyTlv(rest[0], rest.Slice(3, length).ToArray()));
-            rest = rest[(3 + length)..];
+            walk = walk[(3 + BinaryPrimitives.ReadUInt16BigEndian(walk.Slice(1, 2)))..];
         }
 
+        ProxyTlvList tlvs = count == 0 ? ProxyTlvList.Empty : new ProxyTlvList(rest.ToArray(), count);
         Complete(new ProxyHeader(2, ProxyCommand.Proxy, family, transport, source, destination, tlvs, _length));
     }
+
+    /// <summary>The address block's length for a version 2 family and transport byte (0 for AF_UNSPEC and unknown ones).</summary>
+    private static int AddressLength(byte familyAndTransport) => (familyAndTransport >> 4) switch
+    {
+        1 => 12,
+        2 => 36,
+        3 => 216,
+        _ => 0,
+    };
 
     /// <summary>A NUL-terminated sun_path; an empty one is an unbound peer's (as <see cref="Dispatcher.Addr"/> reports it).</summary>
     private static EndPoint UnixAddress(ReadOnlySpan<byte> raw)

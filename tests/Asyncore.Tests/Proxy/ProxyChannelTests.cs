@@ -16,10 +16,17 @@ public class ProxyChannelTests
     {
         private readonly StringBuilder _line = new();
 
-        public ProxiedEcho(Socket s, SocketMap m, TimeSpan timeout) : base(s, m)
+        public ProxiedEcho(Socket s, SocketMap m, TimeSpan timeout, IReadOnlyList<IPNetwork>? trusted = null) : base(s, m)
         {
             SetTerminator("\n");
-            RequireProxyHeader(timeout);
+            if (trusted is null)
+            {
+                RequireProxyHeader(timeout);
+            }
+            else
+            {
+                RequireProxyHeader(timeout, trusted);
+            }
         }
 
         public List<ProxyHeader> Headers { get; } = new();
@@ -206,5 +213,34 @@ public class ProxyChannelTests
             Assert.Throws<ArgumentOutOfRangeException>(() => chat.RequireProxyHeader(TimeSpan.Zero));
             EventLoop.CloseAll(map);
         }
+    }
+
+    [Theory]
+    [InlineData("10.0.0.0/8", false)]
+    [InlineData("127.0.0.0/8", true)]
+    [InlineData("::1/128", false)]
+    public void OnlyATrustedSenderMayClaimAnAddress(string network, bool trusted)
+    {
+        using var map = new SocketMap();
+        var acceptor = new Acceptor(map, (s, m) => new ProxiedEcho(s, m, TimeSpan.FromSeconds(10), [IPNetwork.Parse(network)]));
+        using Socket client = Acceptor.Connect(acceptor.Address);
+        client.Send("PROXY TCP4 203.0.113.7 10.0.0.1 40000 80\r\nhello\n"u8.ToArray());
+        Drive.Until(map, () => acceptor.Channels.Count == 1 && (acceptor.Channels[0].Fileno < 0 || ((ProxiedEcho)acceptor.Channels[0]).Lines.Count == 1));
+        var chat = (ProxiedEcho)acceptor.Channels[0];
+        if (trusted)
+        {
+            Assert.Equal("203.0.113.7:40000 hello", ReadLine(client));
+            Assert.Empty(chat.Failures);
+        }
+        else
+        {
+            Assert.True(chat.Fileno < 0);
+            Assert.Empty(Drive.ReadToEnd(client)); // closed without an answer, whatever it claimed
+            Assert.Equal("PROXY header from 127.0.0.1, which is not a trusted sender", Assert.Single(chat.Failures));
+            Assert.Empty(chat.Lines);
+            Assert.Empty(chat.Headers);
+        }
+
+        EventLoop.CloseAll(map);
     }
 }

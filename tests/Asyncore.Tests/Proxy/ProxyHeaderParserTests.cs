@@ -291,4 +291,46 @@ public class ProxyHeaderParserTests
             }
         }
     }
+
+    [Fact]
+    public void ManyTinyTlvsAreKeptOnceAsOneBlock()
+    {
+        byte[] addresses = [127, 0, 0, 2, 10, 0, 0, 1, 0xDB, 0xC4, 0x01, 0xBB];
+        byte[] tlvs = Enumerable.Range(0, 1000).SelectMany(i => Tlv(0xE0, [(byte)i])).ToArray(); // 4,000 bytes of 1-byte TLVs
+        byte[] header = V2(0x21, 0x11, [.. addresses, .. tlvs]);
+        var parser = new ProxyHeaderParser();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Assert.Equal(ProxyParseStatus.Complete, parser.Feed(header, out _));
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        ProxyTlvList list = parser.Header!.Tlvs;
+        Assert.Equal(1000, list.Count);
+        Assert.Equal(tlvs.Length, list.Block.Length);
+        int n = 0;
+        foreach (ProxyTlv tlv in list)
+        {
+            Assert.Equal(0xE0, tlv.Type);
+            Assert.Equal((byte)n, tlv.Value.Span[0]);
+            n++;
+        }
+
+        Assert.Equal(unchecked((byte)999), list[999].Value.Span[0]);
+        // The header, the parser's buffer and one copy of the block: a copy per TLV cost ~80 bytes each (20x here).
+        Assert.True(allocated < 4 * header.Length, $"{allocated} bytes allocated for a {header.Length}-byte header");
+    }
+
+    [Fact]
+    public void TlvsOverTheLimitAreRefusedAsSoonAsTheLengthIsRead()
+    {
+        byte[] addresses = [127, 0, 0, 2, 10, 0, 0, 1, 0xDB, 0xC4, 0x01, 0xBB];
+        byte[] tlvs = Enumerable.Range(0, 16_380).SelectMany(i => Tlv(0xE0, [])).Take(65_000).ToArray();
+        byte[] header = V2(0x21, 0x11, [.. addresses, .. tlvs]);
+        var parser = new ProxyHeaderParser();
+        Assert.Equal(ProxyParseStatus.Invalid, parser.Feed(header.AsSpan(0, 16), out int consumed)); // the fixed part says enough
+        Assert.Equal(16, consumed);
+        Assert.Contains($"over the {ProxyHeaderParser.DefaultMaxTlvBytes}-byte limit", parser.Error);
+
+        var roomy = new ProxyHeaderParser(maxTlvBytes: 65_000);
+        Assert.Equal(ProxyParseStatus.Complete, roomy.Feed(header, out _));
+        Assert.Equal(tlvs.Length / 3, roomy.Header!.Tlvs.Count);
+    }
 }
