@@ -61,6 +61,11 @@ command.SetAction(result =>
         return SampleHost.CannotListen;
     }
 
+    if (store.StaleRemoved > 0)
+    {
+        Console.WriteLine($"removed {store.StaleRemoved} leftover file(s) older than {MaildirStore.StaleAge.TotalHours:0} hours from {Path.Combine(store.Path, "tmp")}");
+    }
+
     Console.WriteLine($"SMTP on {server.Address}{(tls is null ? "" : " with STARTTLS")}{(options.RequireTls ? " (required)" : "")}, delivering to the Maildir {store.Path}; Ctrl+C stops");
     return SampleHost.RunUntilStopped(SampleHost.DrainTimeout(result, drainTimeout));
 });
