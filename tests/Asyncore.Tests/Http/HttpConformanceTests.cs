@@ -144,6 +144,38 @@ public sealed class HttpConformanceTests : IDisposable
         Assert.Contains("Connection: close", response);
     }
 
+    [Theory]
+    [InlineData("")]               // a chunk-size line that never ends
+    [InlineData("3\r\nabc")]       // the line after a chunk's data (only CRLF belongs there)
+    public void AChunkLineOver1KiBWithoutItsLfIs400AtOnce(string before)
+    {
+        using var server = new HttpTestServer(configure: o => o with { Quiet = true });
+        using Socket s = server.Connect();
+        s.ReceiveTimeout = 5_000;
+        s.Send(Encoding.ASCII.GetBytes("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + before));
+        byte[] digits = Encoding.ASCII.GetBytes(new string('f', 4096));
+        int sent = 0;
+        try
+        {
+            // The server must answer once it has 1 KiB of the line, long before any LF: keep sending
+            // until it does (or closes), the way a client streaming a huge line would.
+            for (int i = 0; i < 64 && s.Available == 0; i++)
+            {
+                sent += s.Send(digits);
+                Thread.Sleep(5);
+            }
+        }
+        catch (SocketException)
+        {
+            // closed after its answer, while we were still sending
+        }
+
+        string answer = Encoding.ASCII.GetString(Drive.ReadToEnd(s));
+        Assert.True(sent > 1024, "the line was not sent");
+        Assert.Equal("HTTP/1.1 400 Bad Request", HttpTestServer.StatusLine(answer));
+        Assert.Contains("Connection: close", answer);
+    }
+
     [Fact]
     public async Task HttpClientAndCurlSendChunkedBodies()
     {
