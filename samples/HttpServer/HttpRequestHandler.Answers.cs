@@ -161,7 +161,8 @@ public sealed partial class HttpRequestHandler
     {
         if (!_options.Quiet)
         {
-            AccessLog.Write(_options.Log, _host ??= AccessLog.Host(_addr), _parser[_parser.Head.Line], status, bytes);
+            ref readonly RequestHead h = ref _parser.Head;
+            AccessLog.Write(_options.Log, _host ??= AccessLog.Host(_addr), _parser[h.Line], status, bytes, _parser[h.Referer], _parser[h.UserAgent]);
         }
     }
 }

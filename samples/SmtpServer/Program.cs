@@ -53,8 +53,7 @@ command.SetAction(result =>
         Timeout = seconds > 0 ? TimeSpan.FromSeconds(seconds) : null,
         Tls = tls,
         RequireTls = result.GetValue(requireTls),
-        Delivered = (envelope, bytes, name) =>
-            Console.WriteLine($"{envelope.Peer}: <{envelope.MailFrom}> -> {string.Join(", ", envelope.RcptTos.Select(r => $"<{r}>"))}, {bytes} bytes -> {name}"),
+        Delivered = (envelope, bytes, name) => Console.WriteLine(envelope.LogLine(bytes, name)),
     };
     if (SampleHost.Listen(SampleHost.EndPoint(result, host, port), at => new SmtpServer(at, store, options)) is not { } server)
     {

@@ -141,7 +141,7 @@ public sealed partial class SmtpChannel
     }
 
     protected override void HandleTlsHandshakeFailed(Exception error) =>
-        LogInfo($"{_peer}: TLS handshake failed: {error.Message}", "info");
+        LogInfo($"{PeerText}: TLS handshake failed: {LogEscape.Escape(error.Message)}", "info");
 
     private void Mail(string? arg)
     {

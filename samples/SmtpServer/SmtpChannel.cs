@@ -218,6 +218,9 @@ public sealed partial class SmtpChannel : AsyncChat
         }
     }
 
+    /// <summary>The peer as this sample's log lines show it (escaped: see <see cref="LogEscape"/>).</summary>
+    private string PeerText => LogEscape.Escape(_peer.ToString() ?? "-");
+
     private SmtpEnvelope Envelope() => new(_peer, _mailFrom!, _rcptTos.ToArray(), _mailOptions);
 
     /// <summary>Drops a message being received (no-op when there is none).</summary>
@@ -248,7 +251,7 @@ public sealed partial class SmtpChannel : AsyncChat
             return;
         }
 
-        LogInfo($"{_peer}: timeout, closing", "info");
+        LogInfo($"{PeerText}: timeout, closing", "info");
         AbortMessage();
         _closing = true;
         SetTerminator(null);
