@@ -21,6 +21,7 @@ public sealed class FileProducer : IProducer, IDisposable
     private readonly Action? _truncated;
     private readonly string? _path;
     private readonly NativeFile.Facts _expected;
+    private readonly string? _within;
     private SafeFileHandle? _file;
     private long _offset;
     private long _remaining;
@@ -37,8 +38,9 @@ public sealed class FileProducer : IProducer, IDisposable
         _file = file;
     }
 
-    private FileProducer(long offset, long count, Action? truncated, string? path = null, NativeFile.Facts expected = default)
+    private FileProducer(long offset, long count, Action? truncated, string? path = null, NativeFile.Facts expected = default, string? within = null)
     {
+        _within = within;
         _offset = offset;
         _remaining = count;
         _truncated = truncated;
@@ -53,8 +55,8 @@ public sealed class FileProducer : IProducer, IDisposable
     /// A producer that opens <paramref name="path"/> at its first <see cref="More"/> and sends
     /// nothing (<paramref name="truncated"/> is called) unless it is still the file the head described.
     /// </summary>
-    internal static FileProducer Deferred(string path, NativeFile.Facts facts, long offset, long count, Action? truncated) =>
-        new(offset, count, truncated, path, facts);
+    internal static FileProducer Deferred(string path, NativeFile.Facts facts, long offset, long count, Action? truncated, string? within = null) =>
+        new(offset, count, truncated, path, facts, within);
 
     /// <inheritdoc/>
     public ReadOnlyMemory<byte> More()
@@ -67,7 +69,7 @@ public sealed class FileProducer : IProducer, IDisposable
 
         if (_file is null && _path is not null)
         {
-            if (NativeFile.Open(_path, out _file, out NativeFile.Facts now) != OpenStatus.File || now != _expected)
+            if (NativeFile.Open(_path, out _file, out NativeFile.Facts now, _within) != OpenStatus.File || now != _expected)
             {
                 return Short();
             }

@@ -12,7 +12,20 @@ internal sealed class FileResponder
 {
     private readonly string _root;
 
-    public FileResponder(string root) => _root = Path.GetFullPath(root).TrimEnd(Path.DirectorySeparatorChar);
+    /// <summary>The root's real path, which every file served must be in; null with --follow-symlinks.</summary>
+    private readonly string? _within;
+
+    /// <param name="root">The folder served.</param>
+    /// <param name="followSymlinks">
+    /// Serve what a symbolic link under the root leads to wherever it is. By default a path that
+    /// leads outside the root's real path (through any link on the way) is 403, as nginx's
+    /// <c>disable_symlinks</c> answers; links that stay inside the root are followed.
+    /// </param>
+    public FileResponder(string root, bool followSymlinks = false)
+    {
+        _root = Path.GetFullPath(root).TrimEnd(Path.DirectorySeparatorChar);
+        _within = followSymlinks ? null : NativeFile.RealPath(_root);
+    }
 
     /// <summary>Answers the request whose head <paramref name="request"/> holds, on <paramref name="connection"/>.</summary>
     public void Serve(HttpRequestHandler connection, RequestHeadParser request)
@@ -30,10 +43,10 @@ internal sealed class FileResponder
         }
 
         string full = _root + path;
-        OpenStatus status = NativeFile.Open(full, out SafeFileHandle? file, out NativeFile.Facts facts);
+        OpenStatus status = NativeFile.Open(full, out SafeFileHandle? file, out NativeFile.Facts facts, _within);
         if (status == OpenStatus.File)
         {
-            ServeFile(connection, request, file!, facts, full);
+            ServeFile(connection, request, file!, facts, full, _within);
             return;
         }
 
@@ -52,14 +65,14 @@ internal sealed class FileResponder
         }
 
         string index = Path.Join(full, "index.html");
-        OpenStatus indexStatus = NativeFile.Open(index, out file, out facts);
+        OpenStatus indexStatus = NativeFile.Open(index, out file, out facts, _within);
         if (indexStatus == OpenStatus.File)
         {
-            ServeFile(connection, request, file!, facts, index);
+            ServeFile(connection, request, file!, facts, index, _within);
             return;
         }
 
-        if (indexStatus is OpenStatus.Forbidden or OpenStatus.Failed)
+        if (indexStatus is OpenStatus.Forbidden or OpenStatus.Outside or OpenStatus.Failed)
         {
             Refuse(connection, indexStatus);
             return;
@@ -87,6 +100,9 @@ internal sealed class FileResponder
             case OpenStatus.Forbidden:
                 connection.Fail(403, "permission denied", close: false);
                 break;
+            case OpenStatus.Outside:
+                connection.Fail(403, "a symbolic link leads outside the root", close: false);
+                break;
             case OpenStatus.Failed:
                 connection.Fail(500, "the file could not be opened");
                 break;
@@ -96,7 +112,7 @@ internal sealed class FileResponder
         }
     }
 
-    private static void ServeFile(HttpRequestHandler connection, RequestHeadParser request, SafeFileHandle file, NativeFile.Facts facts, string name)
+    private static void ServeFile(HttpRequestHandler connection, RequestHeadParser request, SafeFileHandle file, NativeFile.Facts facts, string name, string? within)
     {
         bool handedOver = false;
         try
@@ -174,7 +190,7 @@ internal sealed class FileResponder
             if (connection.SendingFile)
             {
                 // Queued behind another file: opened again when its turn comes.
-                producer = FileProducer.Deferred(name, facts, start, count, connection.Truncated);
+                producer = FileProducer.Deferred(name, facts, start, count, connection.Truncated, within);
             }
             else
             {

@@ -70,7 +70,7 @@ public sealed partial class HttpRequestHandler : AsyncChat
     /// <param name="options">The server's options.</param>
     /// <param name="map">The loop's map.</param>
     public HttpRequestHandler(Socket socket, EndPoint addr, HttpServerOptions options, SocketMap map)
-        : this(socket, addr, options, map, options.Root is null ? null : new FileResponder(options.Root))
+        : this(socket, addr, options, map, options.Root is null ? null : new FileResponder(options.Root, options.FollowSymlinks))
     {
     }
 

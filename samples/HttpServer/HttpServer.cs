@@ -16,7 +16,7 @@ public sealed class HttpServer : Dispatcher
     public HttpServer(EndPoint address, HttpServerOptions options, SocketMap? map = null, bool reusePort = false) : base(null, map)
     {
         Options = options;
-        _files = options.Root is null ? null : new FileResponder(options.Root);
+        _files = options.Root is null ? null : new FileResponder(options.Root, options.FollowSymlinks);
         CreateSocket(address.AddressFamily);
         SetReuseAddr();
         if (reusePort)

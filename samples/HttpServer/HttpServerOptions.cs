@@ -6,6 +6,13 @@ public sealed record HttpServerOptions
     /// <summary>Serve files under this folder; null serves the built-in page.</summary>
     public string? Root { get; init; }
 
+    /// <summary>
+    /// Serve what symbolic links under <see cref="Root"/> lead to wherever it is. Off by default: a
+    /// path that leads outside the root through a link is 403 (as nginx's <c>disable_symlinks</c>
+    /// answers); links that stay inside the root are followed either way.
+    /// </summary>
+    public bool FollowSymlinks { get; init; }
+
     /// <summary>The largest POST body accepted (413 above it).</summary>
     public long MaxBody { get; init; } = 1024 * 1024;
 

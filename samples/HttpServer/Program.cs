@@ -6,6 +6,7 @@ using Asyncore.Samples.Http;
 var host = SampleHost.HostOption();
 var port = SampleHost.PortOption(8080, "Port to listen on (0: any free port)");
 var root = new Option<string?>("--root") { Description = "Serve files under this folder (default: a built-in page)" };
+var followSymlinks = new Option<bool>("--follow-symlinks") { Description = "Serve what symbolic links under --root lead to even outside it (default: 403 for a path that leaves the root through a link)" };
 var maxBody = new Option<long>("--max-body") { Description = "Largest POST body in bytes (413 above it)", DefaultValueFactory = _ => 1024 * 1024 };
 var quiet = new Option<bool>("--quiet") { Description = "No access log" };
 var idle = new Option<double>("--idle-timeout") { Description = "Seconds a connection may stay silent (0: forever)", DefaultValueFactory = _ => 60 };
@@ -19,7 +20,7 @@ var key = SampleTls.KeyOption();
 var noResume = SampleTls.NoResumeOption();
 var command = new RootCommand("The asynchat documentation's http_request_handler, as a small HTTP/1.1 server")
 {
-    host, port, root, maxBody, quiet, idle, requestTimeout, proxyProtocol, loops, drainTimeout, cert, key, noResume, poller,
+    host, port, root, followSymlinks, maxBody, quiet, idle, requestTimeout, proxyProtocol, loops, drainTimeout, cert, key, noResume, poller,
 };
 command.SetAction(result =>
 {
@@ -39,6 +40,7 @@ command.SetAction(result =>
     var options = new HttpServerOptions
     {
         Root = docRoot,
+        FollowSymlinks = result.GetValue(followSymlinks),
         MaxBody = result.GetValue(maxBody),
         Quiet = result.GetValue(quiet),
         IdleTimeout = Seconds(result.GetValue(idle)),
