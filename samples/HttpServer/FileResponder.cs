@@ -12,6 +12,9 @@ internal sealed class FileResponder
 {
     private readonly string _root;
 
+    /// <summary>Folder listings, built off the loop thread and kept (one per loop, as this responder is).</summary>
+    private readonly ListingCache _listings = new();
+
     /// <summary>The root's real path, which every file served must be in; null with --follow-symlinks.</summary>
     private readonly string? _within;
 
@@ -26,6 +29,9 @@ internal sealed class FileResponder
         _root = Path.GetFullPath(root).TrimEnd(Path.DirectorySeparatorChar);
         _within = followSymlinks ? null : NativeFile.RealPath(_root);
     }
+
+    /// <summary>The folder listings built and kept.</summary>
+    internal ListingCache Listings => _listings;
 
     /// <summary>Answers the request whose head <paramref name="request"/> holds, on <paramref name="connection"/>.</summary>
     public void Serve(HttpRequestHandler connection, RequestHeadParser request)
@@ -64,6 +70,7 @@ internal sealed class FileResponder
             return;
         }
 
+        NativeFile.Facts folder = facts;
         string index = Path.Join(full, "index.html");
         OpenStatus indexStatus = NativeFile.Open(index, out file, out facts, _within);
         if (indexStatus == OpenStatus.File)
@@ -78,19 +85,7 @@ internal sealed class FileResponder
             return;
         }
 
-        byte[]? page = DirectoryListing.Render(full, path);
-        if (page is null)
-        {
-            connection.Fail(403, "the folder cannot be read", close: false);
-            return;
-        }
-
-        var head = new ResponseHead(200);
-        head.Field("Content-Type: "u8, "text/html; charset=utf-8"u8);
-        head.Field("Content-Length: "u8, page.Length);
-        head.End(connection.Persistence);
-        connection.Writer.Send(ref head, connection.IsHead ? [] : page);
-        connection.Answered(200, connection.IsHead ? 0 : page.Length);
+        _listings.Serve(connection, full, path, folder);
     }
 
     private static void Refuse(HttpRequestHandler connection, OpenStatus status)

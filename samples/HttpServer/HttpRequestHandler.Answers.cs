@@ -30,7 +30,7 @@ public sealed partial class HttpRequestHandler
                 cache.Dates[kind] = date;
             }
 
-            Push(cache.Answers[kind]!);
+            Emit(cache.Answers[kind]!);
             Answered(200, BuiltInPage.Length);
             return;
         }
@@ -152,7 +152,7 @@ public sealed partial class HttpRequestHandler
         Answered(status, IsHead ? 0 : bodyLength);
         if (close)
         {
-            CloseWhenDone();
+            EmitCloseWhenDone();
         }
     }
 

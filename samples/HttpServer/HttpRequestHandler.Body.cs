@@ -43,7 +43,7 @@ public sealed partial class HttpRequestHandler
         if (h.ExpectContinue)
         {
             // RFC 9110 10.1.1: the client waits for this before it sends the body.
-            Push("HTTP/1.1 100 Continue\r\n\r\n"u8);
+            Emit("HTTP/1.1 100 Continue\r\n\r\n"u8);
         }
 
         StartClock();

@@ -231,6 +231,11 @@ public sealed partial class HttpRequestHandler : AsyncChat
     /// </summary>
     protected override void HandleRead()
     {
+        if (_peerEnded && Holding)
+        {
+            return; // nothing more can come: only the held answers are left to send
+        }
+
         base.HandleRead();
         if (_held != Held.None && Fileno >= 0)
         {
@@ -266,7 +271,7 @@ public sealed partial class HttpRequestHandler : AsyncChat
     }
 
     /// <summary>Between requests, with every answer sent: a draining server closes the connection now.</summary>
-    public override bool IsIdle => base.IsIdle && _phase == Phase.Head && _parser.IsEmpty && _held == Held.None;
+    public override bool IsIdle => base.IsIdle && _phase == Phase.Head && _parser.IsEmpty && _held == Held.None && !Holding;
 
     /// <summary>Behind a load balancer: the access log shows the client the PROXY header names.</summary>
     protected override void HandleProxyHeader(ProxyHeader header)
@@ -340,7 +345,7 @@ public sealed partial class HttpRequestHandler : AsyncChat
         {
             _phase = Phase.Closing;
             SetTerminator(null);
-            CloseWhenDone();
+            EmitCloseWhenDone();
         }
     }
 
@@ -386,6 +391,7 @@ public sealed partial class HttpRequestHandler : AsyncChat
     public override void Close()
     {
         base.Close();
+        DropQueued();
         _requestTimer?.Cancel();
         _requestTimer = null;
         if (_producers is not null)

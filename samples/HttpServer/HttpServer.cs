@@ -33,6 +33,9 @@ public sealed class HttpServer : Dispatcher
     /// <summary>The bound address (with the port chosen for port 0).</summary>
     public IPEndPoint Address => (IPEndPoint)Socket!.LocalEndPoint!;
 
+    /// <summary>The folder listings this loop built and keeps (null without a root).</summary>
+    internal ListingCache? Listings => _files?.Listings;
+
     /// <summary>Connections accepted so far.</summary>
     public int Accepted { get; private set; }
 

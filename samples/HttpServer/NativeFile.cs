@@ -55,7 +55,8 @@ internal static partial class NativeFile
     private const int ELoop = 40;
 
     /// <summary>What statx says of an open file: enough to tell whether a path still names the same file.</summary>
-    public readonly record struct Facts(long Size, long ModifiedSeconds, ulong Inode = 0);
+    /// <remarks>For a folder, <see cref="ModifiedNanoseconds"/> tells changes within one second apart (a listing's cache key).</remarks>
+    public readonly record struct Facts(long Size, long ModifiedSeconds, ulong Inode = 0, uint ModifiedNanoseconds = 0);
 
     /// <summary>Opens <paramref name="path"/> for reading if it is a regular file.</summary>
     /// <param name="path">An absolute path.</param>
@@ -149,6 +150,7 @@ internal static partial class NativeFile
         if (type == SIfDir)
         {
             handle.Dispose();
+            facts = new Facts(checked((long)st.Size), st.MtimeSeconds, st.Inode, st.MtimeNanoseconds);
             return OpenStatus.Directory;
         }
 
@@ -164,6 +166,8 @@ internal static partial class NativeFile
         facts = default;
         if (System.IO.Directory.Exists(path))
         {
+            DateTime modified = System.IO.Directory.GetLastWriteTimeUtc(path);
+            facts = new Facts(0, new DateTimeOffset(modified).ToUnixTimeSeconds(), 0, (uint)(modified.Ticks % TimeSpan.TicksPerSecond * 100));
             return OpenStatus.Directory;
         }
 
@@ -208,5 +212,8 @@ internal static partial class NativeFile
 
         [FieldOffset(112)]
         public long MtimeSeconds;
+
+        [FieldOffset(120)]
+        public uint MtimeNanoseconds;
     }
 }
