@@ -46,16 +46,17 @@ public sealed partial class HttpRequestHandler
             Emit("HTTP/1.1 100 Continue\r\n\r\n"u8);
         }
 
-        StartClock();
         if (h.Chunked)
         {
             _phase = Phase.ChunkSize;
             _trailerBytes = 0;
             StartLine();
-            return; // the terminator is already "\n"
+            StartClock(); // the terminator is already "\n"
+            return;
         }
 
         _phase = Phase.Body;
+        StartClock();
         SetTerminator(h.ContentLength);
     }
 

@@ -22,8 +22,15 @@ public sealed record HttpServerOptions
     /// <summary>A connection with no bytes in or out for this long is closed (keep-alive idle time).</summary>
     public TimeSpan? IdleTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>A request head (or body) that has started must arrive within this time, or the connection is closed.</summary>
+    /// <summary>A request head that has started must arrive within this time, or the connection is closed (nginx's client_header_timeout).</summary>
     public TimeSpan? RequestTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// While a request body is read, each read must come within this time of the one before, or the
+    /// connection is closed (nginx's client_body_timeout, 60 s): a slow but steady upload is never cut,
+    /// a stalled one is.
+    /// </summary>
+    public TimeSpan? BodyReadTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>A client that leaves more than this many bytes of answers unread is closed.</summary>
     public long OutputLimit { get; init; } = 64L * 1024 * 1024;
