@@ -181,21 +181,23 @@ internal sealed class FileResponder
                 return;
             }
 
+            // Logged when the body ends, with the bytes the socket took (fewer than promised when
+            // the file shrank while it was sent, or the client left), as nginx logs $body_bytes_sent.
+            Action<long>? logged = connection.AnsweredLater(status);
             FileProducer producer;
             if (connection.SendingFile)
             {
                 // Queued behind another file: opened again when its turn comes.
-                producer = FileProducer.Deferred(name, facts, start, count, connection.Truncated, within);
+                producer = FileProducer.Deferred(name, facts, start, count, connection.Truncated, within, logged);
             }
             else
             {
-                producer = new FileProducer(file, start, count, connection.Truncated);
+                producer = new FileProducer(file, start, count, connection.Truncated, logged);
                 handedOver = true;
             }
 
             connection.Own(producer);
             connection.Writer.SendWithProducer(ref head, producer);
-            connection.Answered(status, count);
         }
         finally
         {

@@ -156,6 +156,25 @@ public sealed partial class HttpRequestHandler
         }
     }
 
+    /// <summary>
+    /// The access log line of the current request, to be written when its body has gone out: the
+    /// request's fields are copied now (the parser moves on to the next request), the byte count is
+    /// given later. Null with --quiet.
+    /// </summary>
+    internal Action<long>? AnsweredLater(int status)
+    {
+        if (_options.Quiet)
+        {
+            return null;
+        }
+
+        ref readonly RequestHead h = ref _parser.Head;
+        string host = _host ??= AccessLog.Host(_addr);
+        byte[] line = _parser[h.Line].ToArray(), referer = _parser[h.Referer].ToArray(), userAgent = _parser[h.UserAgent].ToArray();
+        TextWriter log = _options.Log;
+        return sent => AccessLog.Write(log, host, line, status, sent, referer, userAgent);
+    }
+
     /// <summary>Writes the access log line for an answer.</summary>
     internal void Answered(int status, long bytes)
     {
