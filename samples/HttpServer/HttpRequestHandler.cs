@@ -239,6 +239,11 @@ public sealed partial class HttpRequestHandler : AsyncChat
             return; // nothing more can come: only the held answers are left to send
         }
 
+        if (_awaitingHello is { } tls && !PeekFirstByte(tls))
+        {
+            return;
+        }
+
         base.HandleRead();
         if (_held != Held.None && Fileno >= 0)
         {
@@ -431,6 +436,8 @@ public sealed partial class HttpRequestHandler : AsyncChat
         DropQueued();
         _requestTimer?.Cancel();
         _requestTimer = null;
+        _helloTimer?.Cancel();
+        _helloTimer = null;
         if (_producers is not null)
         {
             foreach (FileProducer producer in _producers)

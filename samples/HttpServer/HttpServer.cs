@@ -46,7 +46,14 @@ public sealed class HttpServer : Dispatcher
         var handler = new HttpRequestHandler(socket, address, Options, Map, _files);
         if (Options.Tls is { } tls)
         {
-            handler.StartTls(tls);
+            if (Options.DetectPlainHttp && !Options.ProxyProtocol)
+            {
+                handler.StartTlsAtFirstByte(tls);
+            }
+            else
+            {
+                handler.StartTls(tls); // behind a PROXY header the first byte is the header's
+            }
         }
     }
 }

@@ -52,6 +52,16 @@ public sealed record HttpServerOptions
     /// <summary>When set, every connection is HTTPS: TLS starts as soon as it is accepted.</summary>
     public System.Net.Security.SslServerAuthenticationOptions? Tls { get; init; }
 
+    /// <summary>
+    /// With <see cref="Tls"/>: TLS starts at the client's first byte, and a connection whose first
+    /// byte is a letter (plain HTTP sent to the HTTPS port) is answered 400 "The plain HTTP request was
+    /// sent to HTTPS port" and closed, as nginx answers it. The byte is peeked from the socket, which
+    /// io_uring's receive does not allow (it reads the bytes into its ring first): the program turns
+    /// this off with <c>--poller io_uring</c>, and TLS then starts when the connection is accepted.
+    /// Not with <see cref="ProxyProtocol"/>, whose header comes first.
+    /// </summary>
+    public bool DetectPlainHttp { get; init; } = true;
+
     /// <summary>Where access log lines go (standard output by default).</summary>
     public TextWriter Log { get; init; } = Console.Out;
 }

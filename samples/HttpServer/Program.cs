@@ -49,6 +49,7 @@ command.SetAction(result =>
         BodyReadTimeout = Seconds(result.GetValue(bodyTimeout)),
         ProxyProtocol = result.GetValue(proxyProtocol),
         Tls = tls,
+        DetectPlainHttp = result.GetValue(poller) != PollerKind.IoUring,
     };
     int count = result.GetValue(loops);
     PollerKind backend = result.GetValue(poller);
