@@ -111,6 +111,22 @@ internal static partial class NativeFile
     private static bool IsWithin(string real, string folder) =>
         folder == "/" || real == folder || (real.Length > folder.Length && real[folder.Length] == '/' && real.StartsWith(folder, StringComparison.Ordinal));
 
+    /// <summary>Whether the deepest folder of <paramref name="path"/> that exists is outside <paramref name="within"/>.</summary>
+    private static bool LeadsOutside(string path, string within)
+    {
+        for (string? folder = Path.GetDirectoryName(path); folder is not null; folder = Path.GetDirectoryName(folder))
+        {
+            int fd = OpenRaw(folder, OPath | OCloExec);
+            if (fd >= 0)
+            {
+                using var handle = new SafeFileHandle(fd, ownsHandle: true);
+                return WhereIs(fd) is not { } real || !IsWithin(real, within);
+            }
+        }
+
+        return false;
+    }
+
     private static unsafe OpenStatus OpenLinux(string path, out SafeFileHandle? file, out Facts facts, string? within)
     {
         file = null;
@@ -118,12 +134,16 @@ internal static partial class NativeFile
         int fd = OpenRaw(path, ONonBlock | ONoCtty | OCloExec);
         if (fd < 0)
         {
-            return Marshal.GetLastPInvokeError() switch
+            OpenStatus status = Marshal.GetLastPInvokeError() switch
             {
                 ENoEnt or ENotDir or ENameTooLong or ENxIo => OpenStatus.NotFound,
                 EAcces or EPerm or ELoop => OpenStatus.Forbidden,
                 _ => OpenStatus.Failed,
             };
+
+            // A missing file behind a link that leads out is 403 too, so that 404 against 403 does not
+            // tell whether files exist outside the root.
+            return within is not null && LeadsOutside(path, within) ? OpenStatus.Outside : status;
         }
 
         var handle = new SafeFileHandle(fd, ownsHandle: true);

@@ -55,7 +55,11 @@ public sealed class SymlinkTests : IDisposable
         Assert.Equal("403 Forbidden", Get(server, "/out-dir/"));
         Assert.Equal("403 Forbidden", Get(server, "/out-dir"));
         Assert.Equal("403 Forbidden", Get(server, "/sub/up-and-out.txt"));
-        Assert.Equal("404 Not Found", Get(server, "/out-dir/missing.txt"));
+        // Whether a file exists out there is not told either: missing or not, 403.
+        Assert.Equal("403 Forbidden", Get(server, "/out-dir/missing.txt"));
+        Assert.Equal("403 Forbidden", Get(server, "/out-dir/no/such/file.txt"));
+        Assert.Equal("404 Not Found", Get(server, "/missing.txt"));
+        Assert.Equal("404 Not Found", Get(server, "/sub-link/missing/file.txt"));
     }
 
     [Fact]
