@@ -170,6 +170,7 @@ public sealed partial class DirectoryListingTests : IDisposable
         });
 
         using HttpClient client = server.Client();
+        var fetching = Stopwatch.StartNew();
         for (int i = 0; i < 3; i++)
         {
             string html = await client.GetStringAsync("/many/");
@@ -179,13 +180,19 @@ public sealed partial class DirectoryListingTests : IDisposable
         stop.Cancel();
         await keepAlive;
         Assert.True(answered > 0);
-        // Built once, off the loop; the two requests after it were served the kept page.
-        Assert.Equal(1, server.Listings.Builds);
+        // Built once, off the loop; the two requests after it were served the kept page (unless the
+        // machine was so slow that the three took longer than a kept page lives).
+        if (fetching.Elapsed < ListingCache.MaxAge)
+        {
+            Assert.Equal(1, server.Listings.Builds);
+        }
+
         Assert.True(worst < TimeSpan.FromSeconds(1), $"a keep-alive request waited {worst.TotalMilliseconds:F0} ms while the folder was listed");
 
         // A change to the folder makes a new listing.
+        int builds = server.Listings.Builds;
         File.Create(Path.Combine(big, "file-new.txt")).Dispose();
         Assert.Contains("file-new.txt", await client.GetStringAsync("/many/"));
-        Assert.Equal(2, server.Listings.Builds);
+        Assert.Equal(builds + 1, server.Listings.Builds);
     }
 }
