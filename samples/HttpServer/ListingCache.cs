@@ -7,7 +7,8 @@ namespace Asyncore.Samples.Http;
 /// (reading a folder of 100,000 entries takes about half a second, which would stall every other
 /// connection of the loop) and its answer is posted back to the loop (<see cref="SocketMap.Post"/>),
 /// where the connection sends it in the place of its request (<see cref="HttpRequestHandler.Hold"/>).
-/// Requests for a folder whose listing is being built wait for that one build. A built listing is kept,
+/// Requests for a folder whose listing is being built wait for that one build, and at most
+/// <see cref="MaxBuilds"/> folders are read at once per loop (the rest wait their turn). A built listing is kept,
 /// keyed by the folder's path, and served again while the folder's modification time (to the
 /// nanosecond) is unchanged, for at most <see cref="MaxAge"/> (a file changed in place does not touch
 /// its folder's time, and the listing shows sizes and times); at most <see cref="MaxEntries"/> listings
@@ -25,7 +26,12 @@ internal sealed class ListingCache
     /// <summary>How long a kept listing is served while its folder's time is unchanged.</summary>
     public static readonly TimeSpan MaxAge = TimeSpan.FromSeconds(5);
 
+    /// <summary>The most listings built at once (per loop).</summary>
+    public const int MaxBuilds = 2;
+
     private readonly Dictionary<string, Kept> _kept = new(StringComparer.Ordinal);
+    private readonly Queue<(string Folder, string UrlPath, NativeFile.Facts Stamp, SocketMap Map)> _toBuild = new();
+    private int _running;
     private readonly Dictionary<string, List<(HttpRequestHandler Connection, HeldAnswer Answer)>> _building = new(StringComparer.Ordinal);
     private long _bytes;
 
@@ -56,26 +62,39 @@ internal sealed class ListingCache
         }
 
         _building[folder] = [(connection, answer)];
-        SocketMap map = connection.Map;
-        Builds++;
-        _ = Task.Run(() =>
-        {
-            byte[]? page = null;
-            try
-            {
-                page = DirectoryListing.Render(folder, urlPath);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                // answered 403, as a folder that cannot be read
-            }
+        _toBuild.Enqueue((folder, urlPath, stamp, connection.Map));
+        StartBuilds();
+    }
 
-            map.Post(() => Built(folder, stamp, page));
-        });
+    /// <summary>Starts waiting builds, at most <see cref="MaxBuilds"/> at a time per loop, so clients asking for many folders at once take a few pool threads, not one each.</summary>
+    private void StartBuilds()
+    {
+        while (_running < MaxBuilds && _toBuild.TryDequeue(out var next))
+        {
+            var (folder, urlPath, stamp, map) = next;
+            _running++;
+            Builds++;
+            _ = Task.Run(() =>
+            {
+                byte[]? page = null;
+                try
+                {
+                    page = DirectoryListing.Render(folder, urlPath);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    // answered 403, as a folder that cannot be read
+                }
+
+                map.Post(() => Built(folder, stamp, page));
+            });
+        }
     }
 
     private void Built(string folder, NativeFile.Facts stamp, byte[]? page)
     {
+        _running--;
+        StartBuilds();
         if (!_building.Remove(folder, out var waiting))
         {
             return;

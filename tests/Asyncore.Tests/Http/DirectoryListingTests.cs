@@ -123,6 +123,61 @@ public sealed partial class DirectoryListingTests : IDisposable
         }
     }
 
+    [Fact]
+    public void ManyFoldersAskedAtOnceAreBuiltAFewAtATimeAndAllAnswered()
+    {
+        const int Folders = 6;
+        for (int i = 0; i < Folders; i++)
+        {
+            File.WriteAllText(Path.Combine(Directory.CreateDirectory(Path.Combine(_root, $"f{i}")).FullName, $"in-{i}.txt"), "x");
+        }
+
+        int running = 0, most = 0;
+        DirectoryListing.BeforeBuild = folder =>
+        {
+            if (folder.StartsWith(_root, StringComparison.Ordinal))
+            {
+                int now = Interlocked.Increment(ref running);
+                InterlockedMax(ref most, now);
+                Thread.Sleep(100);
+                Interlocked.Decrement(ref running);
+            }
+        };
+        try
+        {
+            using var server = new HttpTestServer(_root, o => o with { Quiet = true });
+            var request = new StringBuilder();
+            for (int i = 0; i < Folders; i++)
+            {
+                request.Append($"GET /f{i}/ HTTP/1.1\r\nHost: x\r\n\r\n");
+            }
+
+            string answers = server.Raw(request.ToString());
+            Assert.Equal(Folders, HttpTestServer.Statuses(answers).Count(st => st == "HTTP/1.1 200 OK"));
+            int at = 0;
+            for (int i = 0; i < Folders; i++)
+            {
+                int found = answers.IndexOf($"in-{i}.txt", at, StringComparison.Ordinal);
+                Assert.True(found > at, $"folder {i}'s listing is missing or out of order");
+                at = found;
+            }
+
+            Assert.InRange(most, 1, ListingCache.MaxBuilds);
+        }
+        finally
+        {
+            DirectoryListing.BeforeBuild = null;
+        }
+    }
+
+    private static void InterlockedMax(ref int target, int value)
+    {
+        int seen;
+        while ((seen = Volatile.Read(ref target)) < value && Interlocked.CompareExchange(ref target, value, seen) != seen)
+        {
+        }
+    }
+
     private static string ReadAnswer(Socket s)
     {
         var got = new List<byte>();
