@@ -4,9 +4,13 @@ using System.Net;
 namespace Asyncore.Samples.Http;
 
 /// <summary>
-/// The access log: one line per answer, in the common log format. The line is formatted into a
-/// buffer of the loop thread's, the peer's address text is made once per connection and the time
-/// text once a second (as nginx caches it), so logging an answer allocates nothing.
+/// The access log: one line per answer, in nginx's default "combined" format
+/// (<c>host - - [time] "request line" status bytes "referer" "user agent"</c>). Every field a client
+/// chooses (the request line, Referer, User-Agent, and the address a PROXY header claims) is escaped
+/// as nginx escapes it (<see cref="LogEscape"/>): CR, LF, ESC, '"', '\' and every byte outside
+/// printable ASCII become \xHH, so a line is always one line and shows what came. The line is
+/// formatted into a buffer of the loop thread's, the host text is made once per connection and the
+/// time text once a second (as nginx caches it), so logging an answer allocates nothing.
 /// </summary>
 internal static class AccessLog
 {
@@ -25,14 +29,18 @@ internal static class AccessLog
     [ThreadStatic]
     private static long t_timeSecond;
 
-    /// <summary>The peer's address as the log shows it (made once per connection).</summary>
-    public static string Host(EndPoint peer) => peer is IPEndPoint ip ? ip.Address.ToString() : peer.ToString() ?? "-";
+    /// <summary>
+    /// The peer's address as the log shows it (made once per connection): an IP address as text, or
+    /// anything else (the AF_UNIX path a PROXY v2 header may carry, which is the client's to choose)
+    /// escaped.
+    /// </summary>
+    public static string Host(EndPoint peer) => peer is IPEndPoint ip ? ip.Address.ToString() : LogEscape.Escape(peer.ToString() ?? "-");
 
-    /// <summary>Writes <c>host - - [time] "request line" status bytes</c>.</summary>
-    public static void Write(TextWriter log, string host, ReadOnlySpan<byte> requestLine, int status, long bytes)
+    /// <summary>Writes <c>host - - [time] "request line" status bytes "referer" "user agent"</c>.</summary>
+    public static void Write(TextWriter log, string host, ReadOnlySpan<byte> requestLine, int status, long bytes, ReadOnlySpan<byte> referer = default, ReadOnlySpan<byte> userAgent = default)
     {
-        // Every request-line byte may become \xHH; the rest is the host, the time and two numbers.
-        int most = host.Length + (4 * requestLine.Length) + 96;
+        // Every client byte may become \xHH; the rest is the host, the time, two numbers and the quotes.
+        int most = host.Length + (4 * (requestLine.Length + referer.Length + userAgent.Length)) + 128;
         char[] line = t_line is { } reused && reused.Length >= most ? reused : (t_line = new char[Math.Max(most, 512)]);
         Span<char> to = line;
         int n = 0;
@@ -40,50 +48,27 @@ internal static class AccessLog
         Text(to, ref n, " - - [");
         Text(to, ref n, Time());
         Text(to, ref n, "] \"");
-        n += requestLine.IsEmpty ? Copy("-", to[n..]) : Escape(requestLine, to[n..]);
+        Field(to, ref n, requestLine);
         Text(to, ref n, "\" ");
         status.TryFormat(to[n..], out int w, default, CultureInfo.InvariantCulture);
         n += w;
         to[n++] = ' ';
         bytes.TryFormat(to[n..], out w, default, CultureInfo.InvariantCulture);
         n += w;
+        Text(to, ref n, " \"");
+        Field(to, ref n, referer);
+        Text(to, ref n, "\" \"");
+        Field(to, ref n, userAgent);
+        to[n++] = '"';
         log.WriteLine(to[..n]);
     }
 
-    /// <summary>
-    /// The request line as nginx logs it: printable ASCII as is, and '"', '\' and every byte below
-    /// 0x20 or above 0x7E as \xHH, so a client cannot write terminal escapes or a fake line into the log.
-    /// </summary>
-    public static string Escape(ReadOnlySpan<byte> raw)
-    {
-        char[] text = new char[4 * raw.Length];
-        return new string(text, 0, Escape(raw, text));
-    }
+    /// <summary>The request line (or any field) as the log shows it: see <see cref="LogEscape"/>.</summary>
+    public static string Escape(ReadOnlySpan<byte> raw) => LogEscape.Escape(raw);
 
-    /// <summary><see cref="Escape(ReadOnlySpan{byte})"/> into <paramref name="to"/>, which holds four characters a byte.</summary>
-    /// <returns>The characters written.</returns>
-    private static int Escape(ReadOnlySpan<byte> raw, Span<char> to)
-    {
-        int n = 0;
-        foreach (byte b in raw)
-        {
-            if (b is >= 0x20 and <= 0x7e and not (byte)'"' and not (byte)'\\')
-            {
-                to[n++] = (char)b;
-            }
-            else
-            {
-                to[n++] = '\\';
-                to[n++] = 'x';
-                to[n++] = HexDigit(b >> 4);
-                to[n++] = HexDigit(b & 0xf);
-            }
-        }
-
-        return n;
-    }
-
-    private static char HexDigit(int d) => (char)(d < 10 ? '0' + d : 'A' + d - 10);
+    /// <summary>A client's field, escaped; "-" when it is absent or empty, as nginx writes it.</summary>
+    private static void Field(Span<char> to, ref int n, ReadOnlySpan<byte> raw) =>
+        n += raw.IsEmpty ? Copy("-", to[n..]) : LogEscape.Escape(raw, to[n..]);
 
     /// <summary>Now as the log shows it, in local time; formatted again only when the second changes.</summary>
     private static ReadOnlySpan<char> Time()

@@ -19,8 +19,12 @@ public sealed class FileProducer : IProducer, IDisposable
     public const int BlockSize = 64 * 1024;
 
     private readonly Action? _truncated;
+    private Action<long>? _finished;
+    private long _given;    // bytes handed to the channel
+    private int _lastBlock; // the block handed out last, which the socket may not have taken yet
     private readonly string? _path;
     private readonly NativeFile.Facts _expected;
+    private readonly string? _within;
     private SafeFileHandle? _file;
     private long _offset;
     private long _remaining;
@@ -31,14 +35,21 @@ public sealed class FileProducer : IProducer, IDisposable
     /// <param name="offset">The first byte.</param>
     /// <param name="count">How many bytes were promised (the Content-Length).</param>
     /// <param name="truncated">Called if the file ends before that: the connection must close, since the answer is short.</param>
-    public FileProducer(SafeFileHandle file, long offset, long count, Action? truncated = null)
-        : this(offset, count, truncated)
+    /// <param name="finished">
+    /// Called once when the producer ends (everything sent, the file came up short, or the connection
+    /// closed), with the bytes the socket took: the channel asks for a block only once the one before is
+    /// sent, so the count is exact but when the connection closes mid-block (the last block is not counted then).
+    /// </param>
+    public FileProducer(SafeFileHandle file, long offset, long count, Action? truncated = null, Action<long>? finished = null)
+        : this(offset, count, truncated, finished)
     {
         _file = file;
     }
 
-    private FileProducer(long offset, long count, Action? truncated, string? path = null, NativeFile.Facts expected = default)
+    private FileProducer(long offset, long count, Action? truncated, Action<long>? finished, string? path = null, NativeFile.Facts expected = default, string? within = null)
     {
+        _finished = finished;
+        _within = within;
         _offset = offset;
         _remaining = count;
         _truncated = truncated;
@@ -53,12 +64,13 @@ public sealed class FileProducer : IProducer, IDisposable
     /// A producer that opens <paramref name="path"/> at its first <see cref="More"/> and sends
     /// nothing (<paramref name="truncated"/> is called) unless it is still the file the head described.
     /// </summary>
-    internal static FileProducer Deferred(string path, NativeFile.Facts facts, long offset, long count, Action? truncated) =>
-        new(offset, count, truncated, path, facts);
+    internal static FileProducer Deferred(string path, NativeFile.Facts facts, long offset, long count, Action? truncated, string? within = null, Action<long>? finished = null) =>
+        new(offset, count, truncated, finished, path, facts, within);
 
     /// <inheritdoc/>
     public ReadOnlyMemory<byte> More()
     {
+        _lastBlock = 0; // asked again: the block before went to the socket
         if (Finished || _remaining == 0)
         {
             Dispose();
@@ -67,7 +79,7 @@ public sealed class FileProducer : IProducer, IDisposable
 
         if (_file is null && _path is not null)
         {
-            if (NativeFile.Open(_path, out _file, out NativeFile.Facts now) != OpenStatus.File || now != _expected)
+            if (NativeFile.Open(_path, out _file, out NativeFile.Facts now, _within) != OpenStatus.File || now != _expected)
             {
                 return Short();
             }
@@ -82,6 +94,8 @@ public sealed class FileProducer : IProducer, IDisposable
 
         _offset += n;
         _remaining -= n;
+        _given += n;
+        _lastBlock = n;
         return _buffer.AsMemory(0, n);
     }
 
@@ -89,6 +103,12 @@ public sealed class FileProducer : IProducer, IDisposable
     public void Dispose()
     {
         Finished = true;
+        if (_finished is { } finished)
+        {
+            _finished = null;
+            finished(_given - _lastBlock);
+        }
+
         _file?.Dispose();
         _file = null;
         if (_buffer is not null)

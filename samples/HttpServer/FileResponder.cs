@@ -12,7 +12,26 @@ internal sealed class FileResponder
 {
     private readonly string _root;
 
-    public FileResponder(string root) => _root = Path.GetFullPath(root).TrimEnd(Path.DirectorySeparatorChar);
+    /// <summary>Folder listings, built off the loop thread and kept (one per loop, as this responder is).</summary>
+    private readonly ListingCache _listings = new();
+
+    /// <summary>The root's real path, which every file served must be in; null with --follow-symlinks.</summary>
+    private readonly string? _within;
+
+    /// <param name="root">The folder served.</param>
+    /// <param name="followSymlinks">
+    /// Serve what a symbolic link under the root leads to wherever it is. By default a path that
+    /// leads outside the root's real path (through any link on the way) is 403, as nginx's
+    /// <c>disable_symlinks</c> answers; links that stay inside the root are followed.
+    /// </param>
+    public FileResponder(string root, bool followSymlinks = false)
+    {
+        _root = Path.GetFullPath(root).TrimEnd(Path.DirectorySeparatorChar);
+        _within = followSymlinks ? null : NativeFile.RealPath(_root);
+    }
+
+    /// <summary>The folder listings built and kept.</summary>
+    internal ListingCache Listings => _listings;
 
     /// <summary>Answers the request whose head <paramref name="request"/> holds, on <paramref name="connection"/>.</summary>
     public void Serve(HttpRequestHandler connection, RequestHeadParser request)
@@ -30,10 +49,10 @@ internal sealed class FileResponder
         }
 
         string full = _root + path;
-        OpenStatus status = NativeFile.Open(full, out SafeFileHandle? file, out NativeFile.Facts facts);
+        OpenStatus status = NativeFile.Open(full, out SafeFileHandle? file, out NativeFile.Facts facts, _within);
         if (status == OpenStatus.File)
         {
-            ServeFile(connection, request, file!, facts, full);
+            ServeFile(connection, request, file!, facts, full, _within);
             return;
         }
 
@@ -51,33 +70,22 @@ internal sealed class FileResponder
             return;
         }
 
+        NativeFile.Facts folder = facts;
         string index = Path.Join(full, "index.html");
-        OpenStatus indexStatus = NativeFile.Open(index, out file, out facts);
+        OpenStatus indexStatus = NativeFile.Open(index, out file, out facts, _within);
         if (indexStatus == OpenStatus.File)
         {
-            ServeFile(connection, request, file!, facts, index);
+            ServeFile(connection, request, file!, facts, index, _within);
             return;
         }
 
-        if (indexStatus is OpenStatus.Forbidden or OpenStatus.Failed)
+        if (indexStatus is OpenStatus.Forbidden or OpenStatus.Outside or OpenStatus.Failed)
         {
             Refuse(connection, indexStatus);
             return;
         }
 
-        byte[]? page = DirectoryListing.Render(full, path);
-        if (page is null)
-        {
-            connection.Fail(403, "the folder cannot be read", close: false);
-            return;
-        }
-
-        var head = new ResponseHead(200);
-        head.Field("Content-Type: "u8, "text/html; charset=utf-8"u8);
-        head.Field("Content-Length: "u8, page.Length);
-        head.End(connection.Persistence);
-        connection.Writer.Send(ref head, connection.IsHead ? [] : page);
-        connection.Answered(200, connection.IsHead ? 0 : page.Length);
+        _listings.Serve(connection, full, path, folder);
     }
 
     private static void Refuse(HttpRequestHandler connection, OpenStatus status)
@@ -86,6 +94,9 @@ internal sealed class FileResponder
         {
             case OpenStatus.Forbidden:
                 connection.Fail(403, "permission denied", close: false);
+                break;
+            case OpenStatus.Outside:
+                connection.Fail(403, "a symbolic link leads outside the root", close: false);
                 break;
             case OpenStatus.Failed:
                 connection.Fail(500, "the file could not be opened");
@@ -96,7 +107,7 @@ internal sealed class FileResponder
         }
     }
 
-    private static void ServeFile(HttpRequestHandler connection, RequestHeadParser request, SafeFileHandle file, NativeFile.Facts facts, string name)
+    private static void ServeFile(HttpRequestHandler connection, RequestHeadParser request, SafeFileHandle file, NativeFile.Facts facts, string name, string? within)
     {
         bool handedOver = false;
         try
@@ -170,21 +181,23 @@ internal sealed class FileResponder
                 return;
             }
 
+            // Logged when the body ends, with the bytes the socket took (fewer than promised when
+            // the file shrank while it was sent, or the client left), as nginx logs $body_bytes_sent.
+            Action<long>? logged = connection.AnsweredLater(status);
             FileProducer producer;
             if (connection.SendingFile)
             {
                 // Queued behind another file: opened again when its turn comes.
-                producer = FileProducer.Deferred(name, facts, start, count, connection.Truncated);
+                producer = FileProducer.Deferred(name, facts, start, count, connection.Truncated, within, logged);
             }
             else
             {
-                producer = new FileProducer(file, start, count, connection.Truncated);
+                producer = new FileProducer(file, start, count, connection.Truncated, logged);
                 handedOver = true;
             }
 
             connection.Own(producer);
             connection.Writer.SendWithProducer(ref head, producer);
-            connection.Answered(status, count);
         }
         finally
         {

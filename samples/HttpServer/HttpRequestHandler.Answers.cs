@@ -30,7 +30,7 @@ public sealed partial class HttpRequestHandler
                 cache.Dates[kind] = date;
             }
 
-            Push(cache.Answers[kind]!);
+            Emit(cache.Answers[kind]!);
             Answered(200, BuiltInPage.Length);
             return;
         }
@@ -152,8 +152,27 @@ public sealed partial class HttpRequestHandler
         Answered(status, IsHead ? 0 : bodyLength);
         if (close)
         {
-            CloseWhenDone();
+            EmitCloseWhenDone();
         }
+    }
+
+    /// <summary>
+    /// The access log line of the current request, to be written when its body has gone out: the
+    /// request's fields are copied now (the parser moves on to the next request), the byte count is
+    /// given later. Null with --quiet.
+    /// </summary>
+    internal Action<long>? AnsweredLater(int status)
+    {
+        if (_options.Quiet)
+        {
+            return null;
+        }
+
+        ref readonly RequestHead h = ref _parser.Head;
+        string host = _host ??= AccessLog.Host(_addr);
+        byte[] line = _parser[h.Line].ToArray(), referer = _parser[h.Referer].ToArray(), userAgent = _parser[h.UserAgent].ToArray();
+        TextWriter log = _options.Log;
+        return sent => AccessLog.Write(log, host, line, status, sent, referer, userAgent);
     }
 
     /// <summary>Writes the access log line for an answer.</summary>
@@ -161,7 +180,8 @@ public sealed partial class HttpRequestHandler
     {
         if (!_options.Quiet)
         {
-            AccessLog.Write(_options.Log, _host ??= AccessLog.Host(_addr), _parser[_parser.Head.Line], status, bytes);
+            ref readonly RequestHead h = ref _parser.Head;
+            AccessLog.Write(_options.Log, _host ??= AccessLog.Host(_addr), _parser[h.Line], status, bytes, _parser[h.Referer], _parser[h.UserAgent]);
         }
     }
 }

@@ -43,19 +43,20 @@ public sealed partial class HttpRequestHandler
         if (h.ExpectContinue)
         {
             // RFC 9110 10.1.1: the client waits for this before it sends the body.
-            Push("HTTP/1.1 100 Continue\r\n\r\n"u8);
+            Emit("HTTP/1.1 100 Continue\r\n\r\n"u8);
         }
 
-        StartClock();
         if (h.Chunked)
         {
             _phase = Phase.ChunkSize;
             _trailerBytes = 0;
             StartLine();
-            return; // the terminator is already "\n"
+            StartClock(); // the terminator is already "\n"
+            return;
         }
 
         _phase = Phase.Body;
+        StartClock();
         SetTerminator(h.ContentLength);
     }
 
@@ -76,7 +77,11 @@ public sealed partial class HttpRequestHandler
         _lineEndsInCr = false;
     }
 
-    /// <summary>A chunk-size, chunk-end or trailer line, bounded.</summary>
+    /// <summary>
+    /// A chunk-size, chunk-end or trailer line, bounded as it arrives (not at its LF, which may never
+    /// come): a chunk-size line over 1 KiB is 400 at once, a chunk-end line holding more than its
+    /// CRLF is 400 at once, trailer fields over the head limit are 431.
+    /// </summary>
     private void AppendLine(ReadOnlySpan<byte> data)
     {
         if (_phase == Phase.ChunkSize && _lineLength < MaxChunkLine)
@@ -86,9 +91,18 @@ public sealed partial class HttpRequestHandler
             data[..keep].CopyTo(_line.AsSpan(_lineLength));
         }
 
-        _lineLength += data.Length;
+        // Saturates, so no number of bytes without an LF can wrap it.
+        _lineLength = (int)Math.Min(MaxChunkLine + 1L, (long)_lineLength + data.Length);
         _lineEndsInCr = data[^1] == '\r';
-        if (_phase == Phase.Trailer && (_trailerBytes += data.Length) > _options.MaxHeaderBytes)
+        if (_phase == Phase.ChunkSize && _lineLength > MaxChunkLine)
+        {
+            Fail(400, "chunk-size line too long");
+        }
+        else if (_phase == Phase.ChunkEnd && _lineLength > 1)
+        {
+            Fail(400, "chunk data longer than its size");
+        }
+        else if (_phase == Phase.Trailer && (_trailerBytes += data.Length) > _options.MaxHeaderBytes)
         {
             Fail(431, $"the trailer fields are over {_options.MaxHeaderBytes} bytes");
         }
@@ -100,7 +114,7 @@ public sealed partial class HttpRequestHandler
     /// <summary>chunk-size [; extensions]: the next chunk's data, or the last chunk and then the trailer.</summary>
     private void OnChunkSize()
     {
-        if (_lineLength >= MaxChunkLine)
+        if (_lineLength > MaxChunkLine)
         {
             Fail(400, "chunk-size line too long");
             return;

@@ -34,6 +34,7 @@ public sealed partial class HttpRequestHandler : AsyncChat
     private int _trailerBytes;
     private long _requestStarted; // Environment.TickCount64 when the head or body in progress began; 0 between requests
     private LoopTimer? _requestTimer;
+    private long _requestTimerDue; // Environment.TickCount64 when _requestTimer fires
     private List<FileProducer>? _producers;
     private Held _held;        // while the server drains: a complete request whose answer waits to learn whether it is the last
     private bool _lastAnswer;  // the server drains and nothing more was received: this answer says Connection: close
@@ -70,7 +71,7 @@ public sealed partial class HttpRequestHandler : AsyncChat
     /// <param name="options">The server's options.</param>
     /// <param name="map">The loop's map.</param>
     public HttpRequestHandler(Socket socket, EndPoint addr, HttpServerOptions options, SocketMap map)
-        : this(socket, addr, options, map, options.Root is null ? null : new FileResponder(options.Root))
+        : this(socket, addr, options, map, options.Root is null ? null : new FileResponder(options.Root, options.FollowSymlinks))
     {
     }
 
@@ -86,7 +87,7 @@ public sealed partial class HttpRequestHandler : AsyncChat
         IdleTimeout = options.IdleTimeout;
         OutputHardLimit = options.OutputLimit;
         HighWaterMark = options.OutputHighWaterMark; // reading resumes at half of it
-        if (options.RequestTimeout is not null)
+        if (options.RequestTimeout is not null || options.BodyReadTimeout is not null)
         {
             _onRequestTimer = OnRequestTimer;
         }
@@ -135,11 +136,13 @@ public sealed partial class HttpRequestHandler : AsyncChat
                 break;
             case Phase.Body:
             case Phase.ChunkData:
+                BodyRead();
                 AppendBody(data);
                 break;
             case Phase.ChunkSize:
             case Phase.ChunkEnd:
             case Phase.Trailer:
+                BodyRead();
                 AppendLine(data);
                 break;
         }
@@ -231,6 +234,16 @@ public sealed partial class HttpRequestHandler : AsyncChat
     /// </summary>
     protected override void HandleRead()
     {
+        if (_peerEnded && Holding)
+        {
+            return; // nothing more can come: only the held answers are left to send
+        }
+
+        if (_awaitingHello is { } tls && !PeekFirstByte(tls))
+        {
+            return;
+        }
+
         base.HandleRead();
         if (_held != Held.None && Fileno >= 0)
         {
@@ -266,7 +279,7 @@ public sealed partial class HttpRequestHandler : AsyncChat
     }
 
     /// <summary>Between requests, with every answer sent: a draining server closes the connection now.</summary>
-    public override bool IsIdle => base.IsIdle && _phase == Phase.Head && _parser.IsEmpty && _held == Held.None;
+    public override bool IsIdle => base.IsIdle && _phase == Phase.Head && _parser.IsEmpty && _held == Held.None && !Holding;
 
     /// <summary>Behind a load balancer: the access log shows the client the PROXY header names.</summary>
     protected override void HandleProxyHeader(ProxyHeader header)
@@ -340,11 +353,19 @@ public sealed partial class HttpRequestHandler : AsyncChat
         {
             _phase = Phase.Closing;
             SetTerminator(null);
-            CloseWhenDone();
+            EmitCloseWhenDone();
         }
     }
 
-    /// <summary>The request (its head, then its body) must arrive within RequestTimeout of its first byte.</summary>
+    /// <summary>
+    /// The time limit of the phase the request is in: its head must arrive within RequestTimeout of
+    /// its first byte; while its body is read, each read must come within BodyReadTimeout of the one
+    /// before (nginx's client_header_timeout and client_body_timeout), so a slow but steady upload is
+    /// never cut.
+    /// </summary>
+    private TimeSpan? PhaseTimeout => _phase == Phase.Head ? _options.RequestTimeout : _options.BodyReadTimeout;
+
+    /// <summary>A request's head (or body) begins now: its clock starts, and its timer is armed for the phase's limit.</summary>
     private void StartClock()
     {
         if (_onRequestTimer is null)
@@ -352,31 +373,57 @@ public sealed partial class HttpRequestHandler : AsyncChat
             return;
         }
 
-        _requestStarted = Environment.TickCount64;
+        long now = Environment.TickCount64;
+        _requestStarted = now;
+        if (PhaseTimeout is not { } timeout)
+        {
+            return;
+        }
+
+        long due = now + (long)timeout.TotalMilliseconds;
+        if (_requestTimer is not null && _requestTimerDue > due)
+        {
+            // Armed for a longer limit (a body's, before this keep-alive head): the head's is shorter.
+            _requestTimer.Cancel();
+            _requestTimer = null;
+        }
+
         if (_requestTimer is null)
         {
             // One timer at a time per connection, re-armed only while a request is in progress.
-            _requestTimer = Map.CallLater(_options.RequestTimeout!.Value, _onRequestTimer);
+            _requestTimer = Map.CallLater(timeout, _onRequestTimer);
+            _requestTimerDue = due;
+        }
+    }
+
+    /// <summary>Body bytes arrived: the per-read clock starts again.</summary>
+    private void BodyRead()
+    {
+        if (_onRequestTimer is not null)
+        {
+            _requestStarted = Environment.TickCount64;
         }
     }
 
     private void OnRequestTimer()
     {
         _requestTimer = null;
-        if (Fileno < 0 || _requestStarted == 0 || _phase == Phase.Closing)
+        if (Fileno < 0 || _requestStarted == 0 || _phase == Phase.Closing || PhaseTimeout is not { } timeout)
         {
             return;
         }
 
-        long elapsed = Environment.TickCount64 - _requestStarted;
-        TimeSpan timeout = _options.RequestTimeout!.Value;
+        long now = Environment.TickCount64;
+        long elapsed = now - _requestStarted;
         if (elapsed >= (long)timeout.TotalMilliseconds)
         {
-            Close(); // a request that started but did not arrive in time (a slowloris) is closed quietly, as nginx does
+            Close(); // a request that started but did not arrive in time (a slowloris), or a body that stopped, is closed quietly, as nginx does
             return;
         }
 
-        _requestTimer = Map.CallLater(timeout - TimeSpan.FromMilliseconds(elapsed), _onRequestTimer!);
+        TimeSpan rest = timeout - TimeSpan.FromMilliseconds(elapsed);
+        _requestTimer = Map.CallLater(rest, _onRequestTimer!);
+        _requestTimerDue = now + (long)rest.TotalMilliseconds;
     }
 
     /// <summary>Idle keep-alive connections close quietly.</summary>
@@ -386,8 +433,11 @@ public sealed partial class HttpRequestHandler : AsyncChat
     public override void Close()
     {
         base.Close();
+        DropQueued();
         _requestTimer?.Cancel();
         _requestTimer = null;
+        _helloTimer?.Cancel();
+        _helloTimer = null;
         if (_producers is not null)
         {
             foreach (FileProducer producer in _producers)

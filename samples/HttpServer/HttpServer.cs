@@ -16,7 +16,7 @@ public sealed class HttpServer : Dispatcher
     public HttpServer(EndPoint address, HttpServerOptions options, SocketMap? map = null, bool reusePort = false) : base(null, map)
     {
         Options = options;
-        _files = options.Root is null ? null : new FileResponder(options.Root);
+        _files = options.Root is null ? null : new FileResponder(options.Root, options.FollowSymlinks);
         CreateSocket(address.AddressFamily);
         SetReuseAddr();
         if (reusePort)
@@ -33,6 +33,9 @@ public sealed class HttpServer : Dispatcher
     /// <summary>The bound address (with the port chosen for port 0).</summary>
     public IPEndPoint Address => (IPEndPoint)Socket!.LocalEndPoint!;
 
+    /// <summary>The folder listings this loop built and keeps (null without a root).</summary>
+    internal ListingCache? Listings => _files?.Listings;
+
     /// <summary>Connections accepted so far.</summary>
     public int Accepted { get; private set; }
 
@@ -43,7 +46,14 @@ public sealed class HttpServer : Dispatcher
         var handler = new HttpRequestHandler(socket, address, Options, Map, _files);
         if (Options.Tls is { } tls)
         {
-            handler.StartTls(tls);
+            if (Options.DetectPlainHttp && !Options.ProxyProtocol)
+            {
+                handler.StartTlsAtFirstByte(tls);
+            }
+            else
+            {
+                handler.StartTls(tls); // behind a PROXY header the first byte is the header's
+            }
         }
     }
 }

@@ -6,6 +6,13 @@ public sealed record HttpServerOptions
     /// <summary>Serve files under this folder; null serves the built-in page.</summary>
     public string? Root { get; init; }
 
+    /// <summary>
+    /// Serve what symbolic links under <see cref="Root"/> lead to wherever it is. Off by default: a
+    /// path that leads outside the root through a link is 403 (as nginx's <c>disable_symlinks</c>
+    /// answers); links that stay inside the root are followed either way.
+    /// </summary>
+    public bool FollowSymlinks { get; init; }
+
     /// <summary>The largest POST body accepted (413 above it).</summary>
     public long MaxBody { get; init; } = 1024 * 1024;
 
@@ -15,8 +22,15 @@ public sealed record HttpServerOptions
     /// <summary>A connection with no bytes in or out for this long is closed (keep-alive idle time).</summary>
     public TimeSpan? IdleTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>A request head (or body) that has started must arrive within this time, or the connection is closed.</summary>
+    /// <summary>A request head that has started must arrive within this time, or the connection is closed (nginx's client_header_timeout).</summary>
     public TimeSpan? RequestTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// While a request body is read, each read must come within this time of the one before, or the
+    /// connection is closed (nginx's client_body_timeout, 60 s): a slow but steady upload is never cut,
+    /// a stalled one is.
+    /// </summary>
+    public TimeSpan? BodyReadTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>A client that leaves more than this many bytes of answers unread is closed.</summary>
     public long OutputLimit { get; init; } = 64L * 1024 * 1024;
@@ -37,6 +51,16 @@ public sealed record HttpServerOptions
 
     /// <summary>When set, every connection is HTTPS: TLS starts as soon as it is accepted.</summary>
     public System.Net.Security.SslServerAuthenticationOptions? Tls { get; init; }
+
+    /// <summary>
+    /// With <see cref="Tls"/>: TLS starts at the client's first byte, and a connection whose first
+    /// byte is a letter (plain HTTP sent to the HTTPS port) is answered 400 "The plain HTTP request was
+    /// sent to HTTPS port" and closed, as nginx answers it. The byte is peeked from the socket, which
+    /// io_uring's receive does not allow (it reads the bytes into its ring first): the program turns
+    /// this off with <c>--poller io_uring</c>, and TLS then starts when the connection is accepted.
+    /// Not with <see cref="ProxyProtocol"/>, whose header comes first.
+    /// </summary>
+    public bool DetectPlainHttp { get; init; } = true;
 
     /// <summary>Where access log lines go (standard output by default).</summary>
     public TextWriter Log { get; init; } = Console.Out;

@@ -6,10 +6,12 @@ using Asyncore.Samples.Http;
 var host = SampleHost.HostOption();
 var port = SampleHost.PortOption(8080, "Port to listen on (0: any free port)");
 var root = new Option<string?>("--root") { Description = "Serve files under this folder (default: a built-in page)" };
+var followSymlinks = new Option<bool>("--follow-symlinks") { Description = "Serve what symbolic links under --root lead to even outside it (default: 403 for a path that leaves the root through a link)" };
 var maxBody = new Option<long>("--max-body") { Description = "Largest POST body in bytes (413 above it)", DefaultValueFactory = _ => 1024 * 1024 };
 var quiet = new Option<bool>("--quiet") { Description = "No access log" };
 var idle = new Option<double>("--idle-timeout") { Description = "Seconds a connection may stay silent (0: forever)", DefaultValueFactory = _ => 60 };
-var requestTimeout = new Option<double>("--request-timeout") { Description = "Seconds a started request may take to arrive (0: forever)", DefaultValueFactory = _ => 10 };
+var requestTimeout = new Option<double>("--request-timeout") { Description = "Seconds a started request head may take to arrive (0: forever)", DefaultValueFactory = _ => 10 };
+var bodyTimeout = new Option<double>("--body-timeout") { Description = "Seconds a request body may go without a byte arriving (0: forever); a slow but steady upload is never cut", DefaultValueFactory = _ => 60 };
 var proxyProtocol = new Option<bool>("--proxy-protocol") { Description = "Require a PROXY protocol header (v1 or v2, HAProxy's send-proxy / send-proxy-v2) on every connection; the access log shows the client address it carries" };
 var loops = SampleHost.LoopsOption();
 var poller = SampleHost.PollerOption();
@@ -19,7 +21,7 @@ var key = SampleTls.KeyOption();
 var noResume = SampleTls.NoResumeOption();
 var command = new RootCommand("The asynchat documentation's http_request_handler, as a small HTTP/1.1 server")
 {
-    host, port, root, maxBody, quiet, idle, requestTimeout, proxyProtocol, loops, drainTimeout, cert, key, noResume, poller,
+    host, port, root, followSymlinks, maxBody, quiet, idle, requestTimeout, bodyTimeout, proxyProtocol, loops, drainTimeout, cert, key, noResume, poller,
 };
 command.SetAction(result =>
 {
@@ -39,12 +41,15 @@ command.SetAction(result =>
     var options = new HttpServerOptions
     {
         Root = docRoot,
+        FollowSymlinks = result.GetValue(followSymlinks),
         MaxBody = result.GetValue(maxBody),
         Quiet = result.GetValue(quiet),
         IdleTimeout = Seconds(result.GetValue(idle)),
         RequestTimeout = Seconds(result.GetValue(requestTimeout)),
+        BodyReadTimeout = Seconds(result.GetValue(bodyTimeout)),
         ProxyProtocol = result.GetValue(proxyProtocol),
         Tls = tls,
+        DetectPlainHttp = result.GetValue(poller) != PollerKind.IoUring,
     };
     int count = result.GetValue(loops);
     PollerKind backend = result.GetValue(poller);

@@ -36,6 +36,8 @@ internal struct RequestHead
         IfModifiedSince = Segment.None,
         IfUnmodifiedSince = Segment.None,
         Expect = Segment.None,
+        Referer = Segment.None,
+        UserAgent = Segment.None,
         ContentLength = -1,
     };
 
@@ -70,4 +72,10 @@ internal struct RequestHead
     public Segment IfNoneMatch;
     public Segment IfModifiedSince;
     public Segment IfUnmodifiedSince;
+
+    /// <summary>The first Referer field, for the access log.</summary>
+    public Segment Referer;
+
+    /// <summary>The first User-Agent field, for the access log.</summary>
+    public Segment UserAgent;
 }

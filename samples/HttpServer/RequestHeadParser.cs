@@ -267,6 +267,12 @@ internal sealed class RequestHeadParser
                 break;
             case 6 when Ascii.EqualsIgnoreCase(name, "Expect"u8):
                 return Unique(ref _head.Expect, at, "Expect");
+            case 7 when Ascii.EqualsIgnoreCase(name, "Referer"u8):
+                _head.Referer = _head.Referer.IsPresent ? _head.Referer : at; // the first, for the log
+                break;
+            case 10 when Ascii.EqualsIgnoreCase(name, "User-Agent"u8):
+                _head.UserAgent = _head.UserAgent.IsPresent ? _head.UserAgent : at;
+                break;
             case 8 when Ascii.EqualsIgnoreCase(name, "If-Match"u8):
                 return Unique(ref _head.IfMatch, at, "If-Match");
             case 8 when Ascii.EqualsIgnoreCase(name, "If-Range"u8):

@@ -133,9 +133,9 @@ internal sealed class ResponseWriter
     [ThreadStatic]
     private static byte[]? t_scratch;
 
-    private readonly AsyncChat _channel;
+    private readonly HttpRequestHandler _channel;
 
-    public ResponseWriter(AsyncChat channel) => _channel = channel;
+    public ResponseWriter(HttpRequestHandler channel) => _channel = channel;
 
     /// <summary>One buffer per loop thread: heads are built and pushed (copied) before anything else runs.</summary>
     public static byte[] Scratch => t_scratch ??= new byte[ScratchSize];
@@ -147,12 +147,12 @@ internal sealed class ResponseWriter
         if (!body.IsEmpty && body.Length <= head.Room.Length)
         {
             body.CopyTo(head.Room);
-            _channel.Push(Scratch.AsSpan(0, headLength + body.Length));
+            _channel.Emit(Scratch.AsSpan(0, headLength + body.Length));
             return;
         }
 
-        _channel.Push(head.Written);
-        _channel.Push(body);
+        _channel.Emit(head.Written);
+        _channel.Emit(body);
     }
 
     /// <summary>The length of a one-line text body, "404 Not Found: no such page\n" (statuses have three digits).</summary>
@@ -171,7 +171,15 @@ internal sealed class ResponseWriter
         }
 
         WriteText(head.Room, status, detail);
-        _channel.Push(Scratch.AsSpan(0, head.Written.Length + length));
+        _channel.Emit(Scratch.AsSpan(0, head.Written.Length + length));
+    }
+
+    /// <summary>The one-line text body of <see cref="TextLength"/>, as an array.</summary>
+    public static byte[] Text(int status, string detail)
+    {
+        byte[] body = new byte[TextLength(status, detail)];
+        WriteText(body, status, detail);
+        return body;
     }
 
     private static void WriteText(Span<byte> to, int status, string detail)
@@ -208,15 +216,15 @@ internal sealed class ResponseWriter
             read += n;
         }
 
-        _channel.Push(Scratch.AsSpan(0, headLength + count));
+        _channel.Emit(Scratch.AsSpan(0, headLength + count));
         return true;
     }
 
     /// <summary>The head, then the producer's blocks as the socket takes them.</summary>
     public void SendWithProducer(ref ResponseHead head, IProducer producer)
     {
-        _channel.Push(head.Written);
-        _channel.PushWithProducer(producer);
+        _channel.Emit(head.Written);
+        _channel.EmitProducer(producer);
     }
 
     /// <summary>The reason phrase of every status this server sends.</summary>

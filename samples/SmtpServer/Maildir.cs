@@ -10,10 +10,15 @@ namespace Asyncore.Samples.Smtp;
 /// line ends), as an .eml file does. The envelope, which the message itself may not show (Bcc
 /// recipients, the bounce address), goes to a sidecar envelope/NAME written before the rename:
 /// "MAIL FROM:&lt;sender&gt;" with its parameters, then one "RCPT TO:&lt;recipient&gt;" line each.
-/// envelope/ is not a Maildir folder, so mail readers ignore it.
+/// envelope/ is not a Maildir folder, so mail readers ignore it. At start, files left in tmp/ by a
+/// process that stopped mid-message (killed, or the machine went down) are deleted once they have
+/// not been touched for 36 hours, as the Maildir specification asks of readers and as Dovecot does.
 /// </summary>
 public sealed class MaildirStore : IMessageStore
 {
+    /// <summary>How long a file may sit in tmp/ untouched before it is taken for a leftover: 36 hours, the Maildir specification's figure.</summary>
+    public static readonly TimeSpan StaleAge = TimeSpan.FromHours(36);
+
     private static long s_counter;
     private readonly string _host;
 
@@ -27,6 +32,59 @@ public sealed class MaildirStore : IMessageStore
 
         // The Maildir convention: "/" and ":" in the host name are written as \057 and \072.
         _host = Environment.MachineName.Replace("/", "\\057", StringComparison.Ordinal).Replace(":", "\\072", StringComparison.Ordinal);
+        StaleRemoved = RemoveStale(DateTime.UtcNow - StaleAge);
+    }
+
+    /// <summary>How many leftover files in tmp/ were deleted when the store was opened.</summary>
+    public int StaleRemoved { get; }
+
+    /// <summary>
+    /// Deletes the files in tmp/ neither written nor read since <paramref name="before"/>, each with its
+    /// envelope/ sidecar unless the message itself reached new/ or cur/. A file that cannot be
+    /// deleted is left where it is: it is never read as a message.
+    /// </summary>
+    /// <returns>How many files of tmp/ were deleted.</returns>
+    public int RemoveStale(DateTime before)
+    {
+        int removed = 0;
+        foreach (FileInfo file in new DirectoryInfo(System.IO.Path.Combine(Path, "tmp")).EnumerateFiles())
+        {
+            try
+            {
+                if (file.LastWriteTimeUtc >= before || file.LastAccessTimeUtc >= before)
+                {
+                    continue;
+                }
+
+                file.Delete();
+                removed++;
+                string name = file.Name;
+                bool delivered = File.Exists(System.IO.Path.Combine(Path, "new", name))
+                    || Directory.EnumerateFiles(System.IO.Path.Combine(Path, "cur"), name + ":*").Any();
+                if (!delivered)
+                {
+                    Delete(System.IO.Path.Combine(Path, "envelope", name));
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // gone already, or not ours to delete
+            }
+        }
+
+        return removed;
+    }
+
+    private static void Delete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Nothing more to do: a file left in tmp/ or envelope/ is never read as a message.
+        }
     }
 
     /// <summary>The Maildir's folder.</summary>
@@ -117,18 +175,6 @@ public sealed class MaildirStore : IMessageStore
 
             _file = null;
             Delete(_tmp);
-        }
-
-        private static void Delete(string path)
-        {
-            try
-            {
-                File.Delete(path);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                // Nothing more to do: a file left in tmp/ or envelope/ is never read as a message.
-            }
         }
     }
 }

@@ -3,7 +3,19 @@ using System.Net;
 namespace Asyncore.Samples.Smtp;
 
 /// <summary>The envelope of one mail transaction: who sent it (empty for a bounce's null reverse-path "&lt;&gt;"), to whom, with which MAIL parameters.</summary>
-public sealed record SmtpEnvelope(EndPoint Peer, string MailFrom, IReadOnlyList<string> RcptTos, IReadOnlyList<string> MailOptions);
+public sealed record SmtpEnvelope(EndPoint Peer, string MailFrom, IReadOnlyList<string> RcptTos, IReadOnlyList<string> MailOptions)
+{
+    /// <summary>
+    /// The server's line for a stored message: <c>peer: &lt;from&gt; -&gt; &lt;to&gt;, ..., N bytes -&gt; name</c>.
+    /// The addresses are the client's words (the channel refuses control characters in them, and this
+    /// line escapes every byte outside printable ASCII as \xHH all the same, as nginx's log does), so the
+    /// line is one line whatever the client sent.
+    /// </summary>
+    public string LogLine(long bytes, string name) =>
+        $"{LogEscape.Escape(Peer.ToString() ?? "-")}: <{LogEscape.Escape(MailFrom)}> -> "
+        + string.Join(", ", RcptTos.Select(r => $"<{LogEscape.Escape(r)}>"))
+        + $", {bytes} bytes -> {LogEscape.Escape(name)}";
+}
 
 /// <summary>Where received messages go. <see cref="Begin"/> runs when DATA is accepted, before the 354.</summary>
 public interface IMessageStore

@@ -53,12 +53,16 @@ command.SetAction(result =>
         Timeout = seconds > 0 ? TimeSpan.FromSeconds(seconds) : null,
         Tls = tls,
         RequireTls = result.GetValue(requireTls),
-        Delivered = (envelope, bytes, name) =>
-            Console.WriteLine($"{envelope.Peer}: <{envelope.MailFrom}> -> {string.Join(", ", envelope.RcptTos.Select(r => $"<{r}>"))}, {bytes} bytes -> {name}"),
+        Delivered = (envelope, bytes, name) => Console.WriteLine(envelope.LogLine(bytes, name)),
     };
     if (SampleHost.Listen(SampleHost.EndPoint(result, host, port), at => new SmtpServer(at, store, options)) is not { } server)
     {
         return SampleHost.CannotListen;
+    }
+
+    if (store.StaleRemoved > 0)
+    {
+        Console.WriteLine($"removed {store.StaleRemoved} leftover file(s) older than {MaildirStore.StaleAge.TotalHours:0} hours from {Path.Combine(store.Path, "tmp")}");
     }
 
     Console.WriteLine($"SMTP on {server.Address}{(tls is null ? "" : " with STARTTLS")}{(options.RequireTls ? " (required)" : "")}, delivering to the Maildir {store.Path}; Ctrl+C stops");

@@ -419,6 +419,57 @@ public sealed class FileServingTests : IDisposable
     }
 
     [Fact]
+    public void TheAccessLogShowsTheBytesSentWhenAFileShrankNotTheLengthPromised()
+    {
+        string path = Path.Combine(_root, "shrinks.bin");
+        File.WriteAllBytes(path, new byte[32 * Big]);
+        using var server = new HttpTestServer(_root);
+        using Socket s = server.Connect();
+        s.ReceiveBufferSize = 64 * 1024;
+        s.Send("GET /shrinks.bin HTTP/1.1\r\nHost: x\r\n\r\n"u8);
+        byte[] buf = new byte[64 * 1024];
+        var received = new MemoryStream();
+        int n = s.Receive(buf);
+        received.Write(buf, 0, n);
+        using (var f = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite))
+        {
+            f.SetLength(Big);
+        }
+
+        received.Write(Drive.ReadToEnd(s));
+        byte[] stream = received.ToArray();
+        int headEnd = stream.AsSpan().IndexOf("\r\n\r\n"u8) + 4;
+        long body = stream.Length - headEnd;
+        Assert.True(body < 32L * Big, "the whole length arrived");
+
+        var clock = Stopwatch.StartNew();
+        string line;
+        while ((line = server.Log.Split('\n').FirstOrDefault(l => l.Contains("/shrinks.bin", StringComparison.Ordinal)) ?? "") == "" && clock.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            Thread.Sleep(20);
+        }
+
+        var logged = System.Text.RegularExpressions.Regex.Match(line, "\" 200 ([0-9]+) ");
+        Assert.True(logged.Success, $"no log line for the file: {server.Log}");
+        Assert.Equal(body, long.Parse(logged.Groups[1].Value, CultureInfo.InvariantCulture)); // what the client got, not the 33554432 promised
+    }
+
+    [Fact]
+    public void TheAccessLogShowsAWholeFileOnceItIsSent()
+    {
+        using var server = new HttpTestServer(_root);
+        byte[] stream = server.RawBytes("GET /a.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=10-\r\nConnection: close\r\n\r\n"u8.ToArray(), halfClose: false);
+        Assert.Equal(_a.AsSpan(10).ToArray(), Answers(stream).Single().Body);
+        var clock = Stopwatch.StartNew();
+        while (!server.Log.Contains("/a.bin", StringComparison.Ordinal) && clock.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            Thread.Sleep(20);
+        }
+
+        Assert.Contains($"\"GET /a.bin HTTP/1.1\" 206 {Big - 10} ", server.Log);
+    }
+
+    [Fact]
     public void AClientThatLeavesMidFileDoesNotHurtTheNext()
     {
         using var server = new HttpTestServer(_root, o => o with { Quiet = true });

@@ -144,6 +144,38 @@ public sealed class HttpConformanceTests : IDisposable
         Assert.Contains("Connection: close", response);
     }
 
+    [Theory]
+    [InlineData("")]               // a chunk-size line that never ends
+    [InlineData("3\r\nabc")]       // the line after a chunk's data (only CRLF belongs there)
+    public void AChunkLineOver1KiBWithoutItsLfIs400AtOnce(string before)
+    {
+        using var server = new HttpTestServer(configure: o => o with { Quiet = true });
+        using Socket s = server.Connect();
+        s.ReceiveTimeout = 5_000;
+        s.Send(Encoding.ASCII.GetBytes("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + before));
+        byte[] digits = Encoding.ASCII.GetBytes(new string('f', 4096));
+        int sent = 0;
+        try
+        {
+            // The server must answer once it has 1 KiB of the line, long before any LF: keep sending
+            // until it does (or closes), the way a client streaming a huge line would.
+            for (int i = 0; i < 64 && s.Available == 0; i++)
+            {
+                sent += s.Send(digits);
+                Thread.Sleep(5);
+            }
+        }
+        catch (SocketException)
+        {
+            // closed after its answer, while we were still sending
+        }
+
+        string answer = Encoding.ASCII.GetString(Drive.ReadToEnd(s));
+        Assert.True(sent > 1024, "the line was not sent");
+        Assert.Equal("HTTP/1.1 400 Bad Request", HttpTestServer.StatusLine(answer));
+        Assert.Contains("Connection: close", answer);
+    }
+
     [Fact]
     public async Task HttpClientAndCurlSendChunkedBodies()
     {
@@ -256,14 +288,44 @@ public sealed class HttpConformanceTests : IDisposable
     }
 
     [Fact]
-    public void AStalledBodyIsCutOffAtTheRequestDeadline()
+    public void AStalledBodyIsCutOffAtTheBodyReadTimeout()
     {
-        using var server = new HttpTestServer(configure: o => o with { Quiet = true, RequestTimeout = TimeSpan.FromSeconds(1), IdleTimeout = TimeSpan.FromSeconds(30) });
+        using var server = new HttpTestServer(configure: o => o with { Quiet = true, RequestTimeout = TimeSpan.FromSeconds(1), BodyReadTimeout = TimeSpan.FromSeconds(1), IdleTimeout = TimeSpan.FromSeconds(30) });
         using Socket s = server.Connect();
         var clock = Stopwatch.StartNew();
         s.Send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc"u8);
         Assert.Empty(Drive.ReadToEnd(s));
         Assert.InRange(clock.Elapsed.TotalSeconds, 0.9, 4);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ASlowButSteadyUploadIsNotCutByTheRequestTimeout(bool chunked)
+    {
+        // nginx's client_body_timeout times each read, not the whole body: 3 s of body, a byte pair
+        // every 150 ms, with a 1 s request timeout and a 1 s limit between reads, arrives whole.
+        using var server = new HttpTestServer(configure: o => o with { Quiet = true, RequestTimeout = TimeSpan.FromSeconds(1), BodyReadTimeout = TimeSpan.FromSeconds(1), IdleTimeout = TimeSpan.FromSeconds(30) });
+        using Socket s = server.Connect();
+        string form = "k=" + new string('v', 38); // 40 bytes
+        s.Send(Encoding.ASCII.GetBytes("POST /echo HTTP/1.1\r\nHost: x\r\n" + (chunked ? "Transfer-Encoding: chunked\r\n\r\n" : "Content-Length: 40\r\n\r\n")));
+        var clock = Stopwatch.StartNew();
+        for (int i = 0; i < 40; i += 2)
+        {
+            Thread.Sleep(150);
+            string piece = form.Substring(i, 2);
+            s.Send(Encoding.ASCII.GetBytes(chunked ? $"2\r\n{piece}\r\n" : piece));
+        }
+
+        if (chunked)
+        {
+            s.Send("0\r\n\r\n"u8);
+        }
+
+        Assert.True(clock.Elapsed > TimeSpan.FromSeconds(2), "the body arrived faster than meant");
+        string answer = ReadUntil(s, form + "\n");
+        Assert.StartsWith("HTTP/1.1 200 OK", answer);
+        Assert.EndsWith("\r\n\r\n" + form + "\n", answer);
     }
 
     [Fact]

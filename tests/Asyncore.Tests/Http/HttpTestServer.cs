@@ -28,6 +28,9 @@ internal sealed class HttpTestServer : IDisposable
 
     public string Url => $"http://{Address}";
 
+    /// <summary>The folder listings the server built and keeps (with a root).</summary>
+    public ListingCache Listings => Server.Listings!;
+
     /// <summary>The access log so far.</summary>
     public string Log => _log.ToString();
 

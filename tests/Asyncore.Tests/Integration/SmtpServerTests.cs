@@ -496,6 +496,51 @@ public sealed class SmtpServerTests : IDisposable
     }
 
     [Fact]
+    public void LeftoversInTmpOlderThan36HoursAreRemovedAtStartAndNothingElse()
+    {
+        // What a process killed mid-message leaves: tmp/NAME (and, if it died between the two, the
+        // envelope sidecar), next to a message written a minute ago and a delivered one.
+        foreach (string sub in new[] { "tmp", "new", "cur", "envelope" })
+        {
+            Directory.CreateDirectory(Path.Combine(_maildir, sub));
+        }
+
+        DateTime old = DateTime.UtcNow - TimeSpan.FromHours(37);
+        string Put(string sub, string name, DateTime? touched = null)
+        {
+            string path = Path.Combine(_maildir, sub, name);
+            File.WriteAllText(path, "Subject: x\r\n\r\nhalf a messa");
+            if (touched is { } t)
+            {
+                File.SetLastWriteTimeUtc(path, t);
+                File.SetLastAccessTimeUtc(path, t);
+            }
+
+            return path;
+        }
+
+        string stale = Put("tmp", "100.M1P9Q1.mx", old);
+        string staleEnvelope = Put("envelope", "100.M1P9Q1.mx", old);
+        string recent = Put("tmp", "200.M1P9Q2.mx", DateTime.UtcNow - TimeSpan.FromHours(35));
+        string staleButRead = Put("tmp", "300.M1P9Q3.mx", old);
+        File.SetLastAccessTimeUtc(staleButRead, DateTime.UtcNow - TimeSpan.FromHours(1));
+        string delivered = Put("new", "400.M1P9Q4.mx", old);
+        string deliveredEnvelope = Put("envelope", "400.M1P9Q4.mx", old);
+        string oldCopyOfDelivered = Put("tmp", "400.M1P9Q4.mx", old);
+
+        var store = new MaildirStore(_maildir);
+
+        Assert.Equal(2, store.StaleRemoved);
+        Assert.False(File.Exists(stale), "a 37-hour-old file in tmp/ was kept");
+        Assert.False(File.Exists(staleEnvelope), "the envelope of a message that never arrived was kept");
+        Assert.False(File.Exists(oldCopyOfDelivered));
+        Assert.True(File.Exists(recent), "a file in tmp/ younger than 36 hours was removed");
+        Assert.True(File.Exists(staleButRead), "a file read an hour ago was removed");
+        Assert.True(File.Exists(delivered));
+        Assert.True(File.Exists(deliveredEnvelope), "the envelope of a delivered message was removed");
+    }
+
+    [Fact]
     public void PythonsMailboxReadsTheMaildir()
     {
         var (loop, server) = Start();

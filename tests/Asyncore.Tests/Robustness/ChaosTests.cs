@@ -32,7 +32,7 @@ public class ChaosTests
             lineAt = new LineServer(new IPEndPoint(IPAddress.Loopback, 0), map).Address;
             httpAt = new HttpServer(
                 new IPEndPoint(IPAddress.Loopback, 0),
-                new HttpServerOptions { Quiet = true, RequestTimeout = TimeSpan.FromSeconds(1.5), IdleTimeout = TimeSpan.FromSeconds(2.5), OutputLimit = 8 << 20 },
+                new HttpServerOptions { Quiet = true, RequestTimeout = TimeSpan.FromSeconds(1.5), BodyReadTimeout = TimeSpan.FromSeconds(1.5), IdleTimeout = TimeSpan.FromSeconds(2.5), OutputLimit = 8 << 20 },
                 map).Address;
         });
         // The runtime's own async socket engine (its epoll and pipe descriptors) starts on first
