@@ -495,7 +495,7 @@ public sealed class SmtpServerTests : IDisposable
         Assert.True(data.AsSpan().SequenceEqual(Encoding.ASCII.GetBytes(body.ToString() + body)));
     }
 
-    [Fact]
+    [NeedsFact(Outside.Python3)]
     public void PythonsMailboxReadsTheMaildir()
     {
         var (loop, server) = Start();
