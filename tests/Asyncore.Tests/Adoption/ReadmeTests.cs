@@ -223,4 +223,60 @@ public sealed class ReadmeTests : IDisposable
             }
         }
     }
+
+    [Fact]
+    public void TheLoopGroupBlockServesOnEveryLoopAndStopsOnEnter()
+    {
+        DocsCodeTests.Block block = Assert.Single(DocsCodeTests.CSharpBlocks(), b => b.Code.Contains("Enter stops", StringComparison.Ordinal) && b.Code.Contains("new LoopGroup", StringComparison.Ordinal));
+        int port = FreePort();
+        string server = Project("loopgroup", DocsCodeTests.ProgramOf(block).Replace("7000", port.ToString()));
+        using Process p = Start(server);
+        try
+        {
+            Assert.Equal($"{Environment.ProcessorCount} loops on 127.0.0.1:{port}; Enter stops", p.StandardOutput.ReadLine());
+            for (int i = 0; i < 8; i++)
+            {
+                Assert.Equal($"CLIENT {i}\r\n", Ask(port, $"client {i}\r\n"));
+            }
+
+            p.StandardInput.WriteLine();
+            Assert.True(p.WaitForExit(20_000), "the program did not stop after Enter");
+            Assert.Equal(0, p.ExitCode);
+        }
+        finally
+        {
+            if (!p.HasExited)
+            {
+                p.Kill();
+                p.WaitForExit();
+            }
+        }
+    }
+
+    [Fact]
+    public void TheMetricsBlockCountsConnectionsBytesAndLines()
+    {
+        DocsCodeTests.Block block = Assert.Single(DocsCodeTests.CSharpBlocks(), b => b.Code.Contains("MeterListener", StringComparison.Ordinal));
+        Assert.Contains("TimeSpan.FromSeconds(5)", block.Code);
+        int port = FreePort();
+        string server = Project("metrics", DocsCodeTests.ProgramOf(block).Replace("7000", port.ToString()).Replace("TimeSpan.FromSeconds(5)", "TimeSpan.FromSeconds(0.2)"));
+        using Process p = Start(server);
+        try
+        {
+            Assert.Equal("HELLO METRICS\r\n", Ask(port, "hello metrics\r\n"));
+            string? line;
+            var clock = Stopwatch.StartNew();
+            do
+            {
+                line = p.StandardOutput.ReadLine();
+            }
+            while (line is not null && line != "1 connections, 15 bytes in, 1 lines" && clock.Elapsed < TimeSpan.FromSeconds(20));
+            Assert.Equal("1 connections, 15 bytes in, 1 lines", line);
+        }
+        finally
+        {
+            p.Kill();
+            p.WaitForExit();
+        }
+    }
 }
