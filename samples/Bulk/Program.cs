@@ -5,22 +5,41 @@ using System.Net.Sockets;
 using Asyncore;
 using Asyncore.Samples;
 
-// Bulk transfer through AsyncChat, for ../shared/bench:
+// Bulk transfer through AsyncChat, for the benchmarks (docs/benchmarks.md):
 //   Bulk recv PORT BYTES [CHUNK [BACKEND]]  each connection: read exactly BYTES with an integer terminator, answer OK
 //   Bulk send PORT BYTES [CHUNK [BACKEND]]  send BYTES from a producer of CHUNK-byte blocks, wait for OK, print seconds
 // CHUNK (default 4096, the documented buffer size) is AcInBufferSize / AcOutBufferSize; BACKEND is
-// default, epoll, poll, select or io_uring.
-if (args.Length < 3 || args[0] is not ("recv" or "send")
-    || (args.Length > 4 && !Enum.TryParse(args[4].Replace("_", "", StringComparison.Ordinal), ignoreCase: true, out PollerKind _)))
+// default, epoll, poll, select or io_uring. A mistake in the arguments is one line on standard error
+// and exit code 2, as the other samples' command-line mistakes are.
+const string Usage = "usage: Bulk recv|send PORT BYTES [CHUNK [default|epoll|poll|select|io_uring]]";
+if (args.Length is < 3 or > 5 || args[0] is not ("recv" or "send"))
 {
-    Console.Error.WriteLine("usage: Bulk recv|send PORT BYTES [CHUNK [default|epoll|poll|select|io_uring]]");
-    return 2;
+    return SampleHost.SayBadCommandLine(Usage);
 }
 
-int port = int.Parse(args[1], CultureInfo.InvariantCulture);
-long bytes = long.Parse(args[2], CultureInfo.InvariantCulture);
-int chunk = args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : AsyncChat.DefaultBufferSize;
-PollerKind backend = args.Length > 4 ? Enum.Parse<PollerKind>(args[4].Replace("_", "", StringComparison.Ordinal), ignoreCase: true) : PollerKind.Default;
+if (!int.TryParse(args[1], NumberStyles.None, CultureInfo.InvariantCulture, out int port) || port > IPEndPoint.MaxPort)
+{
+    return SampleHost.SayBadCommandLine($"PORT: not a port (0 to {IPEndPoint.MaxPort}): '{args[1]}' ({Usage})");
+}
+
+if (!long.TryParse(args[2], NumberStyles.None, CultureInfo.InvariantCulture, out long bytes))
+{
+    return SampleHost.SayBadCommandLine($"BYTES: not a whole number of bytes: '{args[2]}' ({Usage})");
+}
+
+int chunk = AsyncChat.DefaultBufferSize;
+if (args.Length > 3 && (!int.TryParse(args[3], NumberStyles.None, CultureInfo.InvariantCulture, out chunk) || chunk < 1))
+{
+    return SampleHost.SayBadCommandLine($"CHUNK: not a block size of 1 byte or more: '{args[3]}' ({Usage})");
+}
+
+PollerKind backend = PollerKind.Default;
+if (args.Length > 4 && (!args[4].All(c => char.IsAsciiLetter(c) || c == '_')
+    || !Enum.TryParse(args[4].Replace("_", "", StringComparison.Ordinal), ignoreCase: true, out backend)))
+{
+    return SampleHost.SayBadCommandLine($"BACKEND: not a backend: '{args[4]}' (default, epoll, poll, select, io_uring)");
+}
+
 var at = new IPEndPoint(IPAddress.Loopback, port);
 if (args[0] == "recv")
 {

@@ -17,14 +17,15 @@ root.SetAction(result =>
         return SampleHost.CannotListen;
     }
 
-    Console.WriteLine($"echo server on {server.Address}; Ctrl+C stops");
-    return SampleHost.RunUntilStopped(SampleHost.DrainTimeout(result, drainTimeout));
+    return SampleHost.RunUntilStopped(
+        SampleHost.DrainTimeout(result, drainTimeout),
+        () => Console.WriteLine($"echo server on {server.Address}; Ctrl+C stops"));
 });
 
-var serverHost = new Option<IPAddress>("--host") { Description = "The echo server's address", DefaultValueFactory = _ => IPAddress.Loopback };
-var serverPort = new Option<int>("--port") { Description = "The echo server's port", DefaultValueFactory = _ => 7007 };
+var serverHost = SampleHost.AddressOption("--host", "The echo server's address");
+var serverPort = SampleHost.NumberOption("--port", "The echo server's port", 7007, IPEndPoint.MinPort + 1, IPEndPoint.MaxPort);
 var text = new Option<string?>("--text") { Description = "Send this text (default: --bytes random bytes)" };
-var bytes = new Option<int>("--bytes") { Description = "How many random bytes to send when there is no --text", DefaultValueFactory = _ => 1_000_000 };
+var bytes = SampleHost.NumberOption("--bytes", "How many random bytes to send when there is no --text", 1_000_000, 1, Array.MaxLength);
 var client = new Command("client", "Connect to an echo server (EchoClient, also on Dispatcher alone), send, and check every byte comes back")
 {
     serverHost, serverPort, text, bytes,
@@ -38,7 +39,7 @@ client.SetAction(result =>
     }
     else
     {
-        payload = new byte[Math.Max(1, result.GetValue(bytes))];
+        payload = new byte[result.GetValue(bytes)];
         Random.Shared.NextBytes(payload);
     }
 

@@ -7,11 +7,11 @@ var host = SampleHost.HostOption();
 var port = SampleHost.PortOption(8080, "Port to listen on (0: any free port)");
 var root = new Option<string?>("--root") { Description = "Serve files under this folder (default: a built-in page)" };
 var followSymlinks = new Option<bool>("--follow-symlinks") { Description = "Serve what symbolic links under --root lead to even outside it (default: 403 for a path that leaves the root through a link)" };
-var maxBody = new Option<long>("--max-body") { Description = "Largest POST body in bytes (413 above it)", DefaultValueFactory = _ => 1024 * 1024 };
+var maxBody = SampleHost.NumberOption<long>("--max-body", "Largest POST body in bytes (413 above it)", 1024 * 1024, 0, long.MaxValue);
 var quiet = new Option<bool>("--quiet") { Description = "No access log" };
-var idle = new Option<double>("--idle-timeout") { Description = "Seconds a connection may stay silent (0: forever)", DefaultValueFactory = _ => 60 };
-var requestTimeout = new Option<double>("--request-timeout") { Description = "Seconds a started request head may take to arrive (0: forever)", DefaultValueFactory = _ => 10 };
-var bodyTimeout = new Option<double>("--body-timeout") { Description = "Seconds a request body may go without a byte arriving (0: forever); a slow but steady upload is never cut", DefaultValueFactory = _ => 60 };
+var idle = SampleHost.NumberOption<double>("--idle-timeout", "Seconds a connection may stay silent (0: forever)", 60, 0, 86400);
+var requestTimeout = SampleHost.NumberOption<double>("--request-timeout", "Seconds a started request head may take to arrive (0: forever)", 10, 0, 86400);
+var bodyTimeout = SampleHost.NumberOption<double>("--body-timeout", "Seconds a request body may go without a byte arriving (0: forever); a slow but steady upload is never cut", 60, 0, 86400);
 var proxyProtocol = new Option<bool>("--proxy-protocol") { Description = "Require a PROXY protocol header (v1 or v2, HAProxy's send-proxy / send-proxy-v2) on every connection; the access log shows the client address it carries" };
 var loops = SampleHost.LoopsOption();
 var poller = SampleHost.PollerOption();
@@ -28,13 +28,12 @@ command.SetAction(result =>
     string? docRoot = result.GetValue(root);
     if (docRoot is not null && !Directory.Exists(docRoot))
     {
-        Console.Error.WriteLine($"--root: no such folder: {docRoot}");
-        return 2;
+        return SampleHost.SayBadCommandLine($"--root: no such folder: {docRoot}");
     }
 
     if (!SampleTls.TryLoad(result, cert, key, noResume, [System.Net.Security.SslApplicationProtocol.Http11], out var tls))
     {
-        return 2;
+        return SampleHost.BadCommandLine;
     }
 
     static TimeSpan? Seconds(double s) => s > 0 ? TimeSpan.FromSeconds(s) : null;

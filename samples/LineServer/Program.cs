@@ -14,7 +14,8 @@ root.SetAction(result =>
         return SampleHost.CannotListen;
     }
 
-    Console.WriteLine($"line server on {server.Address}; Ctrl+C stops");
-    return SampleHost.RunUntilStopped(SampleHost.DrainTimeout(result, drainTimeout));
+    return SampleHost.RunUntilStopped(
+        SampleHost.DrainTimeout(result, drainTimeout),
+        () => Console.WriteLine($"line server on {server.Address}; Ctrl+C stops"));
 });
 return SampleHost.Invoke(root, args);

@@ -1,6 +1,8 @@
 using System.CommandLine;
-using System.CommandLine.Invocation;
+using System.CommandLine.Parsing;
+using System.Globalization;
 using System.Net;
+using System.Numerics;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Asyncore;
@@ -9,20 +11,77 @@ namespace Asyncore.Samples;
 
 /// <summary>
 /// What every sample program shares: the --host/--port/--drain-timeout (and --loops) options, a
-/// listen step that turns a port already taken or not permitted into one line on standard error and
-/// exit code 1, and a loop (or a group of loops) that runs until Ctrl+C or SIGTERM, then drains:
-/// stops accepting at once, lets every connection finish, and exits.
+/// command line whose every mistake is one line on standard error and exit code 2, a listen step
+/// that turns a port already taken or not permitted into one line on standard error and exit code 1,
+/// and a loop (or a group of loops) that runs until Ctrl+C or SIGTERM, then drains: stops accepting
+/// at once, lets every connection finish, and exits.
 /// </summary>
 internal static class SampleHost
 {
     /// <summary>The exit code of a server that could not listen.</summary>
     public const int CannotListen = 1;
 
-    /// <summary>--host, 127.0.0.1 by default: the samples listen on loopback unless told otherwise.</summary>
-    public static Option<IPAddress> HostOption() =>
-        new("--host")
+    /// <summary>The exit code of a mistake on the command line (System.CommandLine's convention, and the shells' for a misused builtin).</summary>
+    public const int BadCommandLine = 2;
+
+    /// <summary>
+    /// How many connections a sample server is meant to hold at once (Redis's default <c>maxclients</c>):
+    /// the open-file limit is enough when it leaves a descriptor for each, plus <see cref="ReservedDescriptors"/>.
+    /// </summary>
+    public const int Connections = 10_000;
+
+    /// <summary>Descriptors a server needs besides its connections: listeners, the loop's own, files, the runtime's (Redis reserves 32).</summary>
+    public const int ReservedDescriptors = 32;
+
+    /// <summary>The program's name, as every line it writes on standard error starts.</summary>
+    public static string Name => AppDomain.CurrentDomain.FriendlyName;
+
+    /// <summary>Writes "NAME: <paramref name="message"/>" on standard error and returns <see cref="BadCommandLine"/>.</summary>
+    public static int SayBadCommandLine(string message)
+    {
+        Console.Error.WriteLine($"{Name}: {message}");
+        return BadCommandLine;
+    }
+
+    /// <summary>
+    /// An option whose value is a number from <paramref name="min"/> to <paramref name="max"/>, read with
+    /// the invariant culture; text that is not such a number is a command-line mistake (one line, exit code 2).
+    /// </summary>
+    public static Option<T> NumberOption<T>(string name, string description, T defaultValue, T min, T max)
+        where T : struct, INumber<T>, IMinMaxValue<T>
+    {
+        bool whole = typeof(T) != typeof(double) && typeof(T) != typeof(float);
+        return new Option<T>(name)
         {
-            Description = "Address to listen on (0.0.0.0 or :: for every interface)",
+            Description = description,
+            DefaultValueFactory = _ => defaultValue,
+            CustomParser = result =>
+            {
+                string text = result.Tokens.Count == 1 ? result.Tokens[0].Value : string.Empty;
+                if (!T.TryParse(text, whole ? NumberStyles.Integer : NumberStyles.Float, CultureInfo.InvariantCulture, out T value) || T.IsNaN(value))
+                {
+                    result.AddError($"{name}: not {(whole ? "a whole number" : "a number")}: '{text}'");
+                    return defaultValue;
+                }
+
+                if (value < min || value > max)
+                {
+                    result.AddError(max == T.MaxValue
+                        ? $"{name}: must be {min.ToString(null, CultureInfo.InvariantCulture)} or more"
+                        : $"{name}: must be between {min.ToString(null, CultureInfo.InvariantCulture)} and {max.ToString(null, CultureInfo.InvariantCulture)}");
+                    return defaultValue;
+                }
+
+                return value;
+            },
+        };
+    }
+
+    /// <summary>An option whose value is an IP address; anything else is a command-line mistake.</summary>
+    public static Option<IPAddress> AddressOption(string name, string description) =>
+        new(name)
+        {
+            Description = description,
             DefaultValueFactory = _ => IPAddress.Loopback,
             CustomParser = result =>
             {
@@ -32,24 +91,18 @@ internal static class SampleHost
                     return address;
                 }
 
-                result.AddError($"--host: not an IP address: '{text}'");
+                result.AddError($"{name}: not an IP address: '{text}'");
                 return null;
             },
         };
 
+    /// <summary>--host, 127.0.0.1 by default: the samples listen on loopback unless told otherwise.</summary>
+    public static Option<IPAddress> HostOption() =>
+        AddressOption("--host", "Address to listen on (0.0.0.0 or :: for every interface)");
+
     /// <summary>--port with the sample's default.</summary>
-    public static Option<int> PortOption(int defaultPort, string description = "Port to listen on (0: any free port)")
-    {
-        var option = new Option<int>("--port") { Description = description, DefaultValueFactory = _ => defaultPort };
-        option.Validators.Add(result =>
-        {
-            if (result.GetValueOrDefault<int>() is < IPEndPoint.MinPort or > IPEndPoint.MaxPort)
-            {
-                result.AddError($"--port: must be between {IPEndPoint.MinPort} and {IPEndPoint.MaxPort}");
-            }
-        });
-        return option;
-    }
+    public static Option<int> PortOption(int defaultPort, string description = "Port to listen on (0: any free port)") =>
+        NumberOption("--port", description, defaultPort, IPEndPoint.MinPort, IPEndPoint.MaxPort);
 
     /// <summary>The address the two options name.</summary>
     public static IPEndPoint EndPoint(ParseResult result, Option<IPAddress> host, Option<int> port) =>
@@ -74,18 +127,24 @@ internal static class SampleHost
         }
     }
 
-    /// <summary>Parses the command line and runs the command; a mistake on the command line is reported in a line, without the whole help text.</summary>
+    /// <summary>
+    /// Parses the command line and runs the command. Mistakes on the command line (an unknown option,
+    /// a value that is not a number or out of range, a missing value) are one line on standard error,
+    /// "NAME: what is wrong", without the help text, and exit code <see cref="BadCommandLine"/>.
+    /// </summary>
     public static int Invoke(RootCommand command, string[] args)
     {
         ParseResult result = command.Parse(args);
-        if (result.Action is ParseErrorAction errors)
+        if (result.Errors.Count > 0)
         {
-            errors.ShowHelp = false;
-            errors.ShowTypoCorrections = true;
+            return SayBadCommandLine(string.Join("; ", result.Errors.Select(e => OneLine(e.Message)).Distinct()) + $" (see {Name} --help)");
         }
 
         return result.Invoke();
     }
+
+    private static string OneLine(string text) =>
+        string.Join(' ', text.Split((char[])['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 
     /// <summary>An address as a user types it back: 127.0.0.1:8080, [::1]:8080.</summary>
     public static string Show(IPEndPoint at) =>
@@ -101,40 +160,22 @@ internal static class SampleHost
     };
 
     /// <summary>--drain-timeout, 30 s by default: how long a stopping server lets its connections finish.</summary>
-    public static Option<double> DrainTimeoutOption()
-    {
-        var option = new Option<double>("--drain-timeout")
-        {
-            Description = "On SIGTERM or Ctrl+C, seconds to let connections finish their requests before the rest is closed (a second signal stops at once)",
-            DefaultValueFactory = _ => 30,
-        };
-        option.Validators.Add(result =>
-        {
-            if (result.GetValueOrDefault<double>() is < 0 or > 86400 or double.NaN)
-            {
-                result.AddError("--drain-timeout: must be between 0 and 86400 seconds");
-            }
-        });
-        return option;
-    }
+    public static Option<double> DrainTimeoutOption() =>
+        NumberOption<double>(
+            "--drain-timeout",
+            "On SIGTERM or Ctrl+C, seconds to let connections finish their requests before the rest is closed (a second signal stops at once)",
+            30,
+            0,
+            86400);
 
     /// <summary>--loops, the number of processors by default: how many event loops (threads) serve.</summary>
-    public static Option<int> LoopsOption()
-    {
-        var option = new Option<int>("--loops")
-        {
-            Description = "Event loops, one thread each, each with its own listening socket on the port (SO_REUSEPORT; the kernel spreads connections)",
-            DefaultValueFactory = _ => Environment.ProcessorCount,
-        };
-        option.Validators.Add(result =>
-        {
-            if (result.GetValueOrDefault<int>() is < 1 or > 1024)
-            {
-                result.AddError("--loops: must be between 1 and 1024");
-            }
-        });
-        return option;
-    }
+    public static Option<int> LoopsOption() =>
+        NumberOption(
+            "--loops",
+            "Event loops, one thread each, each with its own listening socket on the port (SO_REUSEPORT; the kernel spreads connections)",
+            Environment.ProcessorCount,
+            1,
+            1024);
 
     /// <summary>--poller, the library's default (epoll on Linux) unless told: which readiness backend every loop uses.</summary>
     public static Option<PollerKind> PollerOption()
@@ -159,7 +200,6 @@ internal static class SampleHost
                 }
             },
         };
-        option.AcceptOnlyFromAmong("default", "epoll", "poll", "select", "io_uring");
         return option;
     }
 
@@ -172,18 +212,21 @@ internal static class SampleHost
     /// protocol's way (<see cref="Dispatcher.HandleDrain"/>), idle ones close at once, and whatever
     /// is left after <paramref name="drainTimeout"/> is closed; a second signal closes everything
     /// at once. First raises the open-file limit as far as the process may (the library never does
-    /// that by itself), and says so on standard error only when it stays too low for many connections.
+    /// that by itself), and says so on standard error only when it stays too low for <see cref="Connections"/> connections.
     /// </summary>
+    /// <param name="drainTimeout">How long connections may take to finish after the signal.</param>
+    /// <param name="started">Runs once the signals are caught, before the loop (to print where the server listens): a SIGTERM sent as soon as that line is read drains the server rather than killing it.</param>
     /// <returns>0: a stop asked for is a normal end, even when the drain timeout closed connections.</returns>
-    public static int RunUntilStopped(TimeSpan drainTimeout)
+    public static int RunUntilStopped(TimeSpan drainTimeout, Action started)
     {
-        RaiseFileLimit();
         SocketMap map = SocketMap.Default;
 
         // The signal handlers only set a flag and wake the loop; the loop stays single-threaded.
         using var signals = new StopSignals(
             first: () => map.Post(static () => { }),
             second: () => map.Post(static () => throw new ExitNowException()));
+        RaiseFileLimit();
+        started();
         while (!signals.Stopping)
         {
             EventLoop.Loop(PollerKind.Default, timeout: 0.2, count: 1);
@@ -277,17 +320,24 @@ internal static class SampleHost
     }
 
     private static void SayCannotListen(IPEndPoint at, SocketException e) =>
-        Console.Error.WriteLine($"{AppDomain.CurrentDomain.FriendlyName}: cannot listen on {Show(at)}: {Reason(e)}");
+        Console.Error.WriteLine($"{Name}: cannot listen on {Show(at)}: {Reason(e)}");
 
     private static void SayDrainTimedOut(TimeSpan drainTimeout) =>
-        Console.Error.WriteLine($"{AppDomain.CurrentDomain.FriendlyName}: connections still open after the drain timeout ({drainTimeout.TotalSeconds:0.###} s) were closed");
+        Console.Error.WriteLine($"{Name}: connections still open after the drain timeout ({drainTimeout.TotalSeconds:0.###} s) were closed");
 
+    /// <summary>
+    /// Raises the open-file limit as far as the process may (<see cref="FileLimit.Raise()"/>) and, only
+    /// when what it reaches is too low for <see cref="Connections"/> connections, says so in one line
+    /// on standard error (as Redis does for <c>maxclients</c>). A limit of 20,000 is plenty; the library's
+    /// <see cref="FileLimit.LowLimit"/> (65,536) is not the measure here.
+    /// </summary>
     private static void RaiseFileLimit()
     {
         long files = FileLimit.Raise();
-        if (files is >= 0 and < FileLimit.LowLimit)
+        const long needed = Connections + ReservedDescriptors;
+        if (files is >= 0 and < needed)
         {
-            Console.Error.WriteLine($"{AppDomain.CurrentDomain.FriendlyName}: this process may open only {files} descriptors, so it holds fewer than {files} connections; raise the hard limit (ulimit -Hn) to hold more");
+            Console.Error.WriteLine($"{Name}: this process may open only {files} descriptors, fewer than the {needed} that {Connections} connections need, so it holds about {Math.Max(0, files - ReservedDescriptors)}; raise the hard limit (ulimit -Hn {needed}) to hold more");
         }
     }
 

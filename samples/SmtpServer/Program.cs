@@ -6,13 +6,10 @@ using Asyncore.Samples.Smtp;
 var host = SampleHost.HostOption();
 var port = SampleHost.PortOption(8025);
 var maildir = new Option<string>("--maildir") { Description = "The Maildir (tmp/, new/, cur/) that receives the messages; envelopes go to its envelope/ folder", DefaultValueFactory = _ => "mail" };
-var maxSize = new Option<int>("--max-size") { Description = "Largest message in bytes (SIZE; 552 above it; 0: no limit)", DefaultValueFactory = _ => SmtpServerOptions.DefaultDataSizeLimit };
-var maxRecipients = new Option<int>("--max-recipients") { Description = "Recipients per message (452 past it)", DefaultValueFactory = _ => SmtpServerOptions.DefaultMaxRecipients };
-var timeout = new Option<double>("--timeout") { Description = "Seconds a client may stay silent or take over one line before 421 and close (0: forever)", DefaultValueFactory = _ => SmtpServerOptions.DefaultTimeout.TotalSeconds };
+var maxSize = SampleHost.NumberOption("--max-size", "Largest message in bytes (SIZE; 552 above it; 0: no limit)", SmtpServerOptions.DefaultDataSizeLimit, 0, int.MaxValue);
+var maxRecipients = SampleHost.NumberOption("--max-recipients", "Recipients per message (452 past it)", SmtpServerOptions.DefaultMaxRecipients, 1, int.MaxValue);
+var timeout = SampleHost.NumberOption("--timeout", "Seconds a client may stay silent or take over one line before 421 and close (0: forever)", SmtpServerOptions.DefaultTimeout.TotalSeconds, 0, 86400);
 var drainTimeout = SampleHost.DrainTimeoutOption();
-maxSize.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--max-size: must be 0 or more"); });
-maxRecipients.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--max-recipients: must be 1 or more"); });
-timeout.Validators.Add(r => { if (r.GetValueOrDefault<double>() < 0) r.AddError("--timeout: must be 0 or more"); });
 var cert = SampleTls.CertOption("announce STARTTLS and switch to TLS on it");
 var key = SampleTls.KeyOption();
 var noResume = SampleTls.NoResumeOption();
@@ -25,13 +22,12 @@ command.SetAction(result =>
 {
     if (!SampleTls.TryLoad(result, cert, key, noResume, alpn: null, out var tls))
     {
-        return 2;
+        return SampleHost.BadCommandLine;
     }
 
     if (result.GetValue(requireTls) && tls is null)
     {
-        Console.Error.WriteLine($"{AppDomain.CurrentDomain.FriendlyName}: --require-tls needs --cert and --key");
-        return 2;
+        return SampleHost.SayBadCommandLine("--require-tls needs --cert and --key");
     }
 
     MaildirStore store;
@@ -60,12 +56,16 @@ command.SetAction(result =>
         return SampleHost.CannotListen;
     }
 
-    if (store.StaleRemoved > 0)
-    {
-        Console.WriteLine($"removed {store.StaleRemoved} leftover file(s) older than {MaildirStore.StaleAge.TotalHours:0} hours from {Path.Combine(store.Path, "tmp")}");
-    }
+    return SampleHost.RunUntilStopped(
+        SampleHost.DrainTimeout(result, drainTimeout),
+        () =>
+        {
+            if (store.StaleRemoved > 0)
+            {
+                Console.WriteLine($"removed {store.StaleRemoved} leftover file(s) older than {MaildirStore.StaleAge.TotalHours:0} hours from {Path.Combine(store.Path, "tmp")}");
+            }
 
-    Console.WriteLine($"SMTP on {server.Address}{(tls is null ? "" : " with STARTTLS")}{(options.RequireTls ? " (required)" : "")}, delivering to the Maildir {store.Path}; Ctrl+C stops");
-    return SampleHost.RunUntilStopped(SampleHost.DrainTimeout(result, drainTimeout));
+            Console.WriteLine($"SMTP on {server.Address}{(tls is null ? "" : " with STARTTLS")}{(options.RequireTls ? " (required)" : "")}, delivering to the Maildir {store.Path}; Ctrl+C stops");
+        });
 });
 return SampleHost.Invoke(command, args);

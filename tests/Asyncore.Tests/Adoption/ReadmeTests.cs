@@ -1,8 +1,10 @@
 using System.Diagnostics;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
 using System.Text;
 using Asyncore.Tests.Support;
+using Asyncore.Tests.Tls;
 
 namespace Asyncore.Tests.Adoption;
 
@@ -49,10 +51,11 @@ public sealed class ReadmeTests : IDisposable
         return Path.Combine(dir, "bin", "Release", "net10.0", name);
     }
 
-    private static Process Start(string executable)
+    private static Process Start(string executable, string? workingDirectory = null)
     {
         var p = Process.Start(new ProcessStartInfo(executable)
         {
+            WorkingDirectory = workingDirectory ?? string.Empty,
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -113,12 +116,13 @@ public sealed class ReadmeTests : IDisposable
             }
         }
 
-        // The snippet uses the example's classes: they follow its top-level statements in one file
-        // (with the one using directive they need that the snippet does not have).
-        string classes = example[example.IndexOf("sealed class LineServer", StringComparison.Ordinal)..];
+        // The snippet uses the example's classes (its marker says so): they follow its top-level
+        // statements in one file, as DocsCodeTests builds every block.
+        DocsCodeTests.Block block = Assert.Single(DocsCodeTests.CSharpBlocks(), b => b.Code == snippet);
+        Assert.Equal("A line-protocol server in 20 lines", block.With);
         string app = Project(
             "snippet",
-            "using System.Net.Sockets;\n" + snippet.Replace("7000", port.ToString()) + "\n" + classes,
+            DocsCodeTests.ProgramOf(block).Replace("7000", port.ToString()),
             """<PackageReference Include="Microsoft.Extensions.Logging.Console" Version="10.0.0" />""");
         using (var p = Start(app))
         {
@@ -126,6 +130,153 @@ public sealed class ReadmeTests : IDisposable
             p.StandardInput.WriteLine(); // "Enter stops the loop"
             Assert.True(p.WaitForExit(20_000), "the snippet did not stop after Enter");
             Assert.Equal(0, p.ExitCode);
+        }
+    }
+
+    /// <summary>Connects to 127.0.0.1:<paramref name="port"/>, retrying while the program starts.</summary>
+    private static TcpClient ConnectWhenUp(int port)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            var tcp = new TcpClient { ReceiveTimeout = 20_000 };
+            try
+            {
+                tcp.Connect(IPAddress.Loopback, port);
+                return tcp;
+            }
+            catch (SocketException) when (clock.Elapsed < TimeSpan.FromSeconds(20))
+            {
+                tcp.Dispose();
+                Thread.Sleep(50);
+            }
+        }
+    }
+
+    private static string ReadLine(Stream s)
+    {
+        var line = new List<byte>();
+        int b;
+        while ((b = s.ReadByte()) >= 0 && b != '\n')
+        {
+            line.Add((byte)b);
+        }
+
+        return Encoding.UTF8.GetString(line.ToArray()) + (b == '\n' ? "\n" : string.Empty);
+    }
+
+    [Fact]
+    public void TheHttpsBlockServesTlsFromPemFiles()
+    {
+        DocsCodeTests.Block block = Assert.Single(DocsCodeTests.CSharpBlocks(), b => b.Code.Contains("StartTls(", StringComparison.Ordinal));
+        Assert.Contains("7443", block.Code);
+        int port = FreePort();
+        string server = Project("https", DocsCodeTests.ProgramOf(block).Replace("7443", port.ToString()));
+        string folder = Path.GetDirectoryName(server)!;
+        File.Copy(TestCertificate.Shared.CertPath, Path.Combine(folder, "cert.pem"));
+        File.Copy(TestCertificate.Shared.KeyPath, Path.Combine(folder, "key.pem"));
+        using Process p = Start(server, folder);
+        try
+        {
+            using TcpClient tcp = ConnectWhenUp(port);
+            using var tls = new SslStream(tcp.GetStream(), leaveInnerStreamOpen: false, (_, _, _, _) => true);
+            tls.AuthenticateAsClient("localhost");
+            tls.Write("hello over tls\r\n"u8);
+            tls.Flush();
+            Assert.Equal("HELLO OVER TLS\r\n", ReadLine(tls));
+            Assert.Equal($"TLS on 127.0.0.1:{port}", p.StandardOutput.ReadLine());
+        }
+        finally
+        {
+            p.Kill();
+            p.WaitForExit();
+        }
+    }
+
+    [Fact]
+    public void TheSigtermBlockDrainsAndExits0()
+    {
+        DocsCodeTests.Block block = Assert.Single(DocsCodeTests.CSharpBlocks(), b => b.Code.Contains("PosixSignal.SIGTERM", StringComparison.Ordinal));
+        int port = FreePort();
+        string server = Project("sigterm", DocsCodeTests.ProgramOf(block).Replace("7000", port.ToString()));
+        using Process p = Start(server);
+        try
+        {
+            Assert.Equal($"listening on 127.0.0.1:{port}; SIGTERM or Ctrl+C stops", p.StandardOutput.ReadLine());
+            using TcpClient tcp = ConnectWhenUp(port);
+            NetworkStream stream = tcp.GetStream();
+            stream.Write("still here\r\n"u8);
+            Assert.Equal("STILL HERE\r\n", ReadLine(stream));
+
+            Native.Kill(p.Id, Native.SIGTERM);
+            Assert.Equal(string.Empty, ReadLine(stream)); // the idle connection is closed at once
+            Assert.True(p.WaitForExit(20_000), "the program did not exit after SIGTERM");
+            Assert.Equal(0, p.ExitCode);
+            Assert.Equal("every connection finished", p.StandardOutput.ReadLine());
+        }
+        finally
+        {
+            if (!p.HasExited)
+            {
+                p.Kill();
+                p.WaitForExit();
+            }
+        }
+    }
+
+    [Fact]
+    public void TheLoopGroupBlockServesOnEveryLoopAndStopsOnEnter()
+    {
+        DocsCodeTests.Block block = Assert.Single(DocsCodeTests.CSharpBlocks(), b => b.Code.Contains("Enter stops", StringComparison.Ordinal) && b.Code.Contains("new LoopGroup", StringComparison.Ordinal));
+        int port = FreePort();
+        string server = Project("loopgroup", DocsCodeTests.ProgramOf(block).Replace("7000", port.ToString()));
+        using Process p = Start(server);
+        try
+        {
+            Assert.Equal($"{Environment.ProcessorCount} loops on 127.0.0.1:{port}; Enter stops", p.StandardOutput.ReadLine());
+            for (int i = 0; i < 8; i++)
+            {
+                Assert.Equal($"CLIENT {i}\r\n", Ask(port, $"client {i}\r\n"));
+            }
+
+            p.StandardInput.WriteLine();
+            Assert.True(p.WaitForExit(20_000), "the program did not stop after Enter");
+            Assert.Equal(0, p.ExitCode);
+        }
+        finally
+        {
+            if (!p.HasExited)
+            {
+                p.Kill();
+                p.WaitForExit();
+            }
+        }
+    }
+
+    [Fact]
+    public void TheMetricsBlockCountsConnectionsBytesAndLines()
+    {
+        DocsCodeTests.Block block = Assert.Single(DocsCodeTests.CSharpBlocks(), b => b.Code.Contains("MeterListener", StringComparison.Ordinal));
+        Assert.Contains("TimeSpan.FromSeconds(5)", block.Code);
+        int port = FreePort();
+        string server = Project("metrics", DocsCodeTests.ProgramOf(block).Replace("7000", port.ToString()).Replace("TimeSpan.FromSeconds(5)", "TimeSpan.FromSeconds(0.2)"));
+        using Process p = Start(server);
+        try
+        {
+            Assert.Equal("HELLO METRICS\r\n", Ask(port, "hello metrics\r\n"));
+            string? line;
+            var clock = Stopwatch.StartNew();
+            do
+            {
+                line = p.StandardOutput.ReadLine();
+            }
+            while (line is not null && line != "1 connections, 15 bytes in, 1 lines" && clock.Elapsed < TimeSpan.FromSeconds(20));
+            Assert.Equal("1 connections, 15 bytes in, 1 lines", line);
+        }
+        finally
+        {
+            p.Kill();
+            p.WaitForExit();
         }
     }
 }

@@ -123,7 +123,7 @@ public class TerminatorScannerTests
     [Fact]
     public void TerminatorChangedInFoundTerminatorAppliesToTheRestOfTheRead()
     {
-        // The spec's HTTP example: headers to \r\n\r\n, then a count, then None.
+        // The asynchat documentation's HTTP example (http_request_handler): headers to \r\n\r\n, then a count, then None.
         var (t, _) = FramerDriver.Run(
             B("POST / HTTP/1.0\r\nContent-Length: 3\r\n\r\nabcEXTRA"),
             [],

@@ -4,22 +4,9 @@ using System.IO.Compression;
 using System.Net;
 using System.Text;
 using System.Text.RegularExpressions;
+using Asyncore.Tests.Support;
 
 namespace Asyncore.Tests.Http;
-
-/// <summary>Runs only where Debian's chromium is installed (.ci/run installs it); says so when it is not.</summary>
-public sealed class ChromiumFactAttribute : FactAttribute
-{
-    public const string Chromium = "/usr/bin/chromium";
-
-    public ChromiumFactAttribute()
-    {
-        if (!File.Exists(Chromium))
-        {
-            Skip = $"{Chromium} is not installed (apt-get install -y chromium; .ci/run installs it)";
-        }
-    }
-}
 
 /// <summary>
 /// The HTTP sample looked at in a browser: headless chromium loads the built-in page, and a page
@@ -98,7 +85,7 @@ public sealed class BrowserTests : IDisposable
         Directory.Delete(_profile, recursive: true);
     }
 
-    [ChromiumFact]
+    [NeedsFact(Outside.Chromium)]
     public void ChromiumShowsTheBuiltInPage()
     {
         using var server = new HttpTestServer();
@@ -108,7 +95,7 @@ public sealed class BrowserTests : IDisposable
         Assert.Contains("\"GET / HTTP/1.1\" 200 ", server.Log);
     }
 
-    [ChromiumFact]
+    [NeedsFact(Outside.Chromium)]
     public void ChromiumLoadsAPageAndEverySubResource()
     {
         using var server = new HttpTestServer(_root);
@@ -142,7 +129,7 @@ public sealed class BrowserTests : IDisposable
         Assert.Equal((1024, 768), (BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(16)), BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(20))));
     }
 
-    [ChromiumFact]
+    [NeedsFact(Outside.Chromium)]
     public void ChromiumShowsAFolderListing()
     {
         File.Delete(Path.Combine(_root, "index.html"));
@@ -156,7 +143,7 @@ public sealed class BrowserTests : IDisposable
     private string Chromium(params string[] args)
     {
         string profile = Directory.CreateDirectory(Path.Combine(_profile, Guid.NewGuid().ToString("N"))).FullName;
-        var psi = new ProcessStartInfo(ChromiumFactAttribute.Chromium,
+        var psi = new ProcessStartInfo(Needs.PathOf(Outside.Chromium),
         [
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",

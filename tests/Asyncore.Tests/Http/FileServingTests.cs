@@ -184,7 +184,7 @@ public sealed class FileServingTests : IDisposable
         Assert.EndsWith("\r\n\r\nsmall file\n", linked);
     }
 
-    [Fact]
+    [NeedsFact(Outside.Curl)]
     public void AnUnreadableFileIs403WithTheConnectionKept()
     {
         string locked = Path.Combine(_root, "locked.txt");
@@ -204,7 +204,7 @@ public sealed class FileServingTests : IDisposable
         Assert.DoesNotContain("Exception", log);
     }
 
-    [Fact]
+    [NeedsFact(Outside.Curl)]
     public void CurlRangesAndResumedDownloads()
     {
         using var server = new HttpTestServer(_root, o => o with { Quiet = true });
@@ -276,7 +276,7 @@ public sealed class FileServingTests : IDisposable
         Assert.Equal(Big, (await whole.Content.ReadAsByteArrayAsync()).Length);
     }
 
-    [Fact]
+    [NeedsFact(Outside.Curl)]
     public async Task ValidatorsAndConditionalRequests()
     {
         using var server = new HttpTestServer(_root, o => o with { Quiet = true });

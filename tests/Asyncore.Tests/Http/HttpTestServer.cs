@@ -78,26 +78,15 @@ internal sealed class HttpTestServer : IDisposable
         return s;
     }
 
-    /// <summary>Runs curl against the server: its exit code, its output bytes and its stderr.</summary>
+    /// <summary>Runs curl against the server (a test that calls it is marked <c>[NeedsFact(Outside.Curl)]</c>): its exit code, its output bytes and its stderr.</summary>
     public static (int Exit, byte[] Output, string Errors) Curl(params string[] args)
     {
-        var psi = new ProcessStartInfo("curl", ["--silent", "--show-error", "--max-time", "20", .. args])
+        var psi = new ProcessStartInfo(Needs.PathOf(Outside.Curl), ["--silent", "--show-error", "--max-time", "20", .. args])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        Process p;
-        try
-        {
-            p = Process.Start(psi)!;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            Assert.Fail("curl is required for these tests (.ci/run installs it)");
-            throw;
-        }
-
-        using (p)
+        using (Process p = Process.Start(psi)!)
         {
             var output = new MemoryStream();
             Task copy = p.StandardOutput.BaseStream.CopyToAsync(output);

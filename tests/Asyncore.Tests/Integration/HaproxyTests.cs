@@ -6,18 +6,6 @@ using Asyncore.Tests.Support;
 
 namespace Asyncore.Tests.Integration;
 
-/// <summary>Runs only where Debian's haproxy is installed (.ci/run installs it); says so when it is not.</summary>
-public sealed class HaproxyFactAttribute : FactAttribute
-{
-    public HaproxyFactAttribute()
-    {
-        if (HaproxyTests.Haproxy is null)
-        {
-            Skip = "haproxy is not installed (apt-get install -y haproxy; .ci/run installs it)";
-        }
-    }
-}
-
 /// <summary>
 /// The HTTP sample behind the real HAProxy, with the README's "Behind HAProxy" configuration as a
 /// user copies it (only the ports changed): two backend processes, one sent PROXY v1 (send-proxy),
@@ -39,9 +27,6 @@ public sealed class HaproxyTests : IDisposable
     private readonly StringBuilder _haproxyOutput = new();
 
     /// <summary>The haproxy executable, or null when it is not installed.</summary>
-    public static string? Haproxy =>
-        new[] { "/usr/sbin/haproxy", "/usr/local/sbin/haproxy", "/usr/bin/haproxy" }.FirstOrDefault(File.Exists);
-
     public void Dispose()
     {
         if (_haproxy is { HasExited: false })
@@ -90,7 +75,7 @@ public sealed class HaproxyTests : IDisposable
     {
         string file = Path.Combine(_work, "haproxy.cfg");
         File.WriteAllText(file, config);
-        var psi = new ProcessStartInfo(Haproxy!, ["-db", "-f", file])
+        var psi = new ProcessStartInfo(Needs.PathOf(Outside.Haproxy), ["-db", "-f", file])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -180,7 +165,7 @@ public sealed class HaproxyTests : IDisposable
         return backend;
     }
 
-    [HaproxyFact]
+    [NeedsFact(Outside.Haproxy)]
     public async Task BehindHaproxyTheBackendsLogTheClientAndARollingRestartLosesNoRequest()
     {
         var total = Stopwatch.StartNew();

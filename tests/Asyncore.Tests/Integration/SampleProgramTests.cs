@@ -20,7 +20,8 @@ public class SampleProgramTests
     private static void AssertOneLineError(int exitCode, string[] stdout, string[] stderr, string expected)
     {
         Assert.Equal(1, exitCode);
-        string[] errors = stderr.Where(l => !l.StartsWith("asyncore: this process may open only", StringComparison.Ordinal)).ToArray();
+        // On a machine whose open-file limit is too low for the servers, their one warning line comes too.
+        string[] errors = stderr.Where(l => !l.Contains(": this process may open only ", StringComparison.Ordinal)).ToArray();
         string said = string.Join("\n", stdout.Concat(stderr));
         Assert.True(errors.Length == 1, $"expected one line on stderr, got: {said}");
         Assert.Contains(expected, errors[0]);

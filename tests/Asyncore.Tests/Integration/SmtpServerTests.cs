@@ -540,7 +540,7 @@ public sealed class SmtpServerTests : IDisposable
         Assert.True(File.Exists(deliveredEnvelope), "the envelope of a delivered message was removed");
     }
 
-    [Fact]
+    [NeedsFact(Outside.Python3)]
     public void PythonsMailboxReadsTheMaildir()
     {
         var (loop, server) = Start();

@@ -4,7 +4,7 @@ namespace Asyncore.Tests.Support;
 
 /// <summary>
 /// A framer target that records every event and moves through a terminator program (the next one is
-/// set inside each FoundTerminator, as the spec's HTTP example does).
+/// set inside each FoundTerminator, as the asynchat documentation's http_request_handler does).
 /// </summary>
 internal struct RecordingTarget : IFramerTarget
 {

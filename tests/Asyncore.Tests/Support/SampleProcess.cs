@@ -15,14 +15,21 @@ internal sealed partial class SampleProcess : IDisposable
     private readonly List<string> _stderr = new();
 
     private SampleProcess(string name, IEnumerable<string> args)
+        : this([PathOf(name)], args)
     {
-        var psi = new ProcessStartInfo(PathOf(name))
+    }
+
+    /// <param name="command">The program's executable, after whatever runs it (a shell that sets a limit, setpriv).</param>
+    /// <param name="args">The program's arguments.</param>
+    private SampleProcess(string[] command, IEnumerable<string> args)
+    {
+        var psi = new ProcessStartInfo(command[0])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (string a in args)
+        foreach (string a in command[1..].Concat(args))
         {
             psi.ArgumentList.Add(a);
         }
@@ -87,9 +94,18 @@ internal sealed partial class SampleProcess : IDisposable
         StartServerWith(name, out address, ["--port", "0", .. args]);
 
     /// <summary>Starts a server with exactly <paramref name="args"/> (a fixed --port, say) and waits until it says where it listens.</summary>
-    public static SampleProcess StartServerWith(string name, out IPEndPoint address, params string[] args)
+    public static SampleProcess StartServerWith(string name, out IPEndPoint address, params string[] args) =>
+        WaitUntilListening(new SampleProcess(name, args), name, out address);
+
+    /// <summary>
+    /// Starts a server with --port 0 (plus <paramref name="args"/>) under <paramref name="launcher"/>
+    /// (the launcher's command line, which ends by running the program named after it) and waits until it says where it listens.
+    /// </summary>
+    public static SampleProcess StartServerUnder(string[] launcher, string name, out IPEndPoint address, params string[] args) =>
+        WaitUntilListening(new SampleProcess([.. launcher, PathOf(name)], ["--port", "0", .. args]), name, out address);
+
+    private static SampleProcess WaitUntilListening(SampleProcess p, string name, out IPEndPoint address)
     {
-        var p = new SampleProcess(name, args);
         var sw = Stopwatch.StartNew();
         while (sw.Elapsed < TimeSpan.FromSeconds(30))
         {

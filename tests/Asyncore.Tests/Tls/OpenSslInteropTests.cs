@@ -7,6 +7,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.RegularExpressions;
+using Asyncore.Tests.Support;
 using Asyncore.Tls.OpenSsl;
 
 namespace Asyncore.Tests.Tls;
@@ -15,15 +16,6 @@ namespace Asyncore.Tests.Tls;
 public sealed class OpenSslCliTheoryAttribute : TheoryAttribute
 {
     public OpenSslCliTheoryAttribute() => Skip = OpenSslSkip.EngineAndCli;
-}
-
-/// <summary>Where the openssl command is.</summary>
-internal static class OpenSslCli
-{
-    internal static string? Path { get; } = (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin")
-        .Split(':', StringSplitOptions.RemoveEmptyEntries)
-        .Select(folder => System.IO.Path.Combine(folder, "openssl"))
-        .FirstOrDefault(File.Exists);
 }
 
 /// <summary>
@@ -340,7 +332,7 @@ public sealed class OpenSslInteropTests : IDisposable
 
     private Process Start(params string[] arguments)
     {
-        var start = new ProcessStartInfo(OpenSslCli.Path!)
+        var start = new ProcessStartInfo(Needs.PathOf(Outside.OpenSsl))
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,

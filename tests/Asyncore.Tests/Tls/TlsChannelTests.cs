@@ -55,7 +55,7 @@ sys.stdout.write(tls.version() + ' ' + end + ' ' + str(len(got)) + '\n')
 sys.stdout.buffer.write(got)
 """;
 
-    [Theory]
+    [NeedsTheory(Outside.OpenSsl)]
     [InlineData("-tls1_2", "Tls12")]
     [InlineData("-tls1_3", "Tls13")]
     public void OpensslSClientTalksOverEachVersion(string flag, string protocol)
@@ -67,7 +67,7 @@ sys.stdout.buffer.write(got)
         Assert.Contains(server.Events, e => e.StartsWith($"established {protocol} ", StringComparison.Ordinal) && e.EndsWith("sni=localhost", StringComparison.Ordinal));
     }
 
-    [Theory]
+    [NeedsTheory(Outside.Python3)]
     [MemberData(nameof(Backends.Kinds), MemberType = typeof(Backends))]
     public void PythonSslGetsLongAnswersAndCloseNotify(PollerKind kind)
     {
@@ -111,7 +111,7 @@ sys.stdout.buffer.write(got)
         return data;
     }
 
-    [Theory]
+    [NeedsTheory(Outside.Python3)]
     [MemberData(nameof(KindsAndEngines))]
     public void EveryCallbackAndEveryTlsStepRunsOnTheLoopThread(PollerKind kind, string engineName)
     {
@@ -182,7 +182,7 @@ sys.stdout.buffer.write(got)
         Assert.Equal(["hello", "STARTTLS", "after"], server.Lines.ToArray());
     }
 
-    [Theory]
+    [NeedsTheory(Outside.OpenSsl)]
     [InlineData("-tls1_2", SslProtocols.Tls12)]
     [InlineData("-tls1_3", SslProtocols.Tls13)]
     public void TheLibrarysOwnTlsClientTalksToOpensslSServer(string flag, SslProtocols expected)
@@ -348,7 +348,7 @@ print(first, second)
     /// Resumption as nginx has it: allowed (the default), a returning client resumes with the ticket it
     /// was given; with <c>AllowTlsResume = false</c> every handshake is a full one.
     /// </summary>
-    [Theory]
+    [NeedsTheory(Outside.Python3)]
     [InlineData(true)]
     [InlineData(false)]
     public void SessionsResumeOnlyWhenAllowed(bool allow)
@@ -372,7 +372,7 @@ print(first, second)
     /// SslStream's defaults refuse it: the channel closes with one log line, not an error with a stack
     /// trace, and leaves the map (its socket closed, no CLOSE-WAIT left behind), whichever engine serves.
     /// </summary>
-    [Theory]
+    [NeedsTheory(Outside.OpenSsl)]
     [MemberData(nameof(Backends.Kinds), MemberType = typeof(Backends))]
     public void ARefusedRenegotiationClosesTheChannelAndFreesItsSocket(PollerKind kind)
     {

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using Asyncore.Tls;
+using Asyncore.Tests.Support;
 using Asyncore.Tls.OpenSsl;
 
 namespace Asyncore.Tests.Tls;
@@ -7,11 +8,10 @@ namespace Asyncore.Tests.Tls;
 /// <summary>Why an OpenSSL test cannot run here, or null when it can.</summary>
 internal static class OpenSslSkip
 {
-    internal static string? Engine => OpenSslEngine.IsAvailable ? null : "libssl.so.3 is not installed (apt-get install -y libssl3)";
+    internal static string? Engine => OpenSslEngine.IsAvailable ? null : "needs libssl.so.3 (apt-get install libssl3)";
 
-    /// <summary>The engine and the openssl command (.ci/run installs it).</summary>
-    internal static string? EngineAndCli => Engine
-        ?? (OpenSslCli.Path is null ? "the openssl command is not installed (apt-get install -y openssl; .ci/run installs it)" : null);
+    /// <summary>The engine and the openssl command.</summary>
+    internal static string? EngineAndCli => Engine ?? Needs.Why(Outside.OpenSsl);
 }
 
 /// <summary>Runs only where libssl.so.3 loads (Debian 12 has it); says so when it does not.</summary>

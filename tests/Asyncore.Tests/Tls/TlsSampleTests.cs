@@ -23,7 +23,7 @@ public sealed class TlsSampleTests : IDisposable
 
     private string[] TlsArgs => ["--cert", Cert.CertPath, "--key", Cert.KeyPath];
 
-    [Fact]
+    [NeedsFact(Outside.Curl)]
     public void HttpsSampleAnswersCurlOverTls12AndTls13()
     {
         using var server = SampleProcess.StartServer("HttpServer", out IPEndPoint at, [.. TlsArgs, "--quiet"]);
@@ -60,7 +60,7 @@ public sealed class TlsSampleTests : IDisposable
         Assert.Contains("Hello, World!", page);
     }
 
-    [Fact]
+    [NeedsFact(Outside.Python3)]
     public async Task HttpsSampleAnswersHttpClientAndPythonUrllib()
     {
         using var server = SampleProcess.StartServer("HttpServer", out IPEndPoint at, [.. TlsArgs, "--quiet"]);
@@ -92,7 +92,7 @@ with urllib.request.urlopen(f'https://localhost:{sys.argv[1]}/', context=ctx, ti
     }
 
     /// <summary>Producers, the high-water mark and the idle timer over TLS: a 3 MiB file from --root byte for byte, twice on one connection, then the idle close.</summary>
-    [Fact]
+    [NeedsFact(Outside.Curl, Outside.OpenSsl)]
     public void HttpsSampleServesFilesThroughProducersAndClosesIdleConnections()
     {
         string root = Directory.CreateTempSubdirectory("asyncore-tls-root-").FullName;
@@ -119,7 +119,7 @@ with urllib.request.urlopen(f'https://localhost:{sys.argv[1]}/', context=ctx, ti
         }
     }
 
-    [Fact]
+    [NeedsFact(Outside.Python3)]
     public void SmtplibStartsTlsAndDeliversAndEhloForgetsStartTls()
     {
         using var server = SampleProcess.StartServer("SmtpServer", out IPEndPoint at, [.. TlsArgs, "--maildir", _maildir]);
@@ -166,7 +166,7 @@ s.quit()
         Assert.Contains("Subject: MailKit over STARTTLS", File.ReadAllText(delivered[0]));
     }
 
-    [Fact]
+    [NeedsFact(Outside.Python3)]
     public void RequireTlsAnswers530ToMailBeforeStartTls()
     {
         using var server = SampleProcess.StartServer("SmtpServer", out IPEndPoint at, [.. TlsArgs, "--maildir", _maildir, "--require-tls"]);

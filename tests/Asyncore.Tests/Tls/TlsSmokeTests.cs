@@ -5,7 +5,7 @@ namespace Asyncore.Tests.Tls;
 
 public sealed class TlsSmokeTests
 {
-    [Fact]
+    [NeedsFact(Outside.OpenSsl)]
     public void OpensslClientGetsEchoedLines()
     {
         using var server = new TlsLineServer(TestCertificate.Shared.ServerOptions());
