@@ -94,7 +94,7 @@ public sealed partial class HttpRequestHandler : AsyncChat
 
         if (options.ProxyProtocol)
         {
-            RequireProxyHeader(options.RequestTimeout ?? TimeSpan.FromSeconds(10));
+            RequireProxyHeader(options.RequestTimeout ?? TimeSpan.FromSeconds(10), options.ProxyFrom);
         }
     }
 

@@ -46,6 +46,13 @@ public sealed record HttpServerOptions
     /// </summary>
     public bool ProxyProtocol { get; init; }
 
+    /// <summary>
+    /// With <see cref="ProxyProtocol"/>: the networks the proxies connect from; a connection from
+    /// elsewhere is closed without an answer (nginx's <c>set_real_ip_from</c>). Null: any sender's
+    /// header is believed, so the port must be reachable from the proxies alone.
+    /// </summary>
+    public IReadOnlyList<System.Net.IPNetwork>? ProxyFrom { get; init; }
+
     /// <summary>No access log.</summary>
     public bool Quiet { get; init; }
 

@@ -13,6 +13,7 @@ var idle = SampleHost.NumberOption<double>("--idle-timeout", "Seconds a connecti
 var requestTimeout = SampleHost.NumberOption<double>("--request-timeout", "Seconds a started request head may take to arrive (0: forever)", 10, 0, 86400);
 var bodyTimeout = SampleHost.NumberOption<double>("--body-timeout", "Seconds a request body may go without a byte arriving (0: forever); a slow but steady upload is never cut", 60, 0, 86400);
 var proxyProtocol = new Option<bool>("--proxy-protocol") { Description = "Require a PROXY protocol header (v1 or v2, HAProxy's send-proxy / send-proxy-v2) on every connection; the access log shows the client address it carries" };
+var proxyFrom = new Option<string?>("--proxy-from") { Description = "With --proxy-protocol: the networks the proxies connect from, as CIDR[,CIDR...] (nginx's set_real_ip_from); a connection from elsewhere is closed without an answer. Without it, anyone who reaches the port can claim any address" };
 var loops = SampleHost.LoopsOption();
 var poller = SampleHost.PollerOption();
 var drainTimeout = SampleHost.DrainTimeoutOption();
@@ -21,7 +22,7 @@ var key = SampleTls.KeyOption();
 var noResume = SampleTls.NoResumeOption();
 var command = new RootCommand("The asynchat documentation's http_request_handler, as a small HTTP/1.1 server")
 {
-    host, port, root, followSymlinks, maxBody, quiet, idle, requestTimeout, bodyTimeout, proxyProtocol, loops, drainTimeout, cert, key, noResume, poller,
+    host, port, root, followSymlinks, maxBody, quiet, idle, requestTimeout, bodyTimeout, proxyProtocol, proxyFrom, loops, drainTimeout, cert, key, noResume, poller,
 };
 command.SetAction(result =>
 {
@@ -29,6 +30,33 @@ command.SetAction(result =>
     if (docRoot is not null && !Directory.Exists(docRoot))
     {
         return SampleHost.SayBadCommandLine($"--root: no such folder: {docRoot}");
+    }
+
+    System.Net.IPNetwork[]? trusted = null;
+    if (result.GetValue(proxyFrom) is { } networks)
+    {
+        if (!result.GetValue(proxyProtocol))
+        {
+            return SampleHost.SayBadCommandLine("--proxy-from needs --proxy-protocol");
+        }
+
+        var parsed = new List<System.Net.IPNetwork>();
+        foreach (string cidr in networks.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (!System.Net.IPNetwork.TryParse(cidr, out System.Net.IPNetwork network))
+            {
+                return SampleHost.SayBadCommandLine($"--proxy-from: not a network (CIDR, such as 10.0.0.0/8): '{cidr}'");
+            }
+
+            parsed.Add(network);
+        }
+
+        if (parsed.Count == 0)
+        {
+            return SampleHost.SayBadCommandLine("--proxy-from: no network given");
+        }
+
+        trusted = [.. parsed];
     }
 
     if (!SampleTls.TryLoad(result, cert, key, noResume, [System.Net.Security.SslApplicationProtocol.Http11], out var tls))
@@ -47,6 +75,7 @@ command.SetAction(result =>
         RequestTimeout = Seconds(result.GetValue(requestTimeout)),
         BodyReadTimeout = Seconds(result.GetValue(bodyTimeout)),
         ProxyProtocol = result.GetValue(proxyProtocol),
+        ProxyFrom = trusted,
         Tls = tls,
         DetectPlainHttp = result.GetValue(poller) != PollerKind.IoUring,
     };

@@ -204,7 +204,7 @@ public partial class Dispatcher
         return (file, method?.Name ?? "?", frame.GetFileLineNumber());
     }
 
-    private static string OneLine(string text) => text.ReplaceLineEndings(" ");
+    private static string OneLine(string text) => LogText.Escape(text.ReplaceLineEndings(" "));
 
     /// <summary>Priority (out-of-band) data arrived. By default logs a warning.</summary>
     /// <remarks>Python: dispatcher.handle_expt()</remarks>

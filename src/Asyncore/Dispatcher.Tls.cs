@@ -176,10 +176,10 @@ public partial class Dispatcher
     /// </summary>
     /// <param name="error">Why: an <see cref="AuthenticationException"/>, an <see cref="IOException"/> or a <see cref="TimeoutException"/>.</param>
     protected virtual void HandleTlsHandshakeFailed(Exception error) =>
-        LogInfo($"{PeerText()}: TLS handshake failed: {error.Message}", "info");
+        LogInfo($"{PeerText()}: TLS handshake failed: {LogText.Escape(error.Message)}", "info");
 
     /// <summary>The peer's address for a log line, or "-" when it is not known.</summary>
-    private string PeerText() => Addr?.ToString() ?? "-";
+    private string PeerText() => Addr is { } addr ? LogText.Escape(addr.ToString()) : "-";
 
     /// <summary>The session's engine (tests look inside it).</summary>
     internal ITlsEngine? TlsEngine => _tls is { Ended: false } s ? s.Engine : null;

@@ -185,7 +185,7 @@ public partial class Dispatcher
                 {
                     // The peer broke the protocol after the handshake (a renegotiation refused, a bad record,
                     // an alert): nginx logs one line and closes; so does the channel, as for a reset.
-                    LogInfo($"{PeerText()}: TLS error, closing: {e.Message}", "info");
+                    LogInfo($"{PeerText()}: TLS error, closing: {LogText.Escape(e.Message)}", "info");
                     AsyncoreMetrics.Failures.Add(1);
                     NotifyClose();
                     return SocketRecvResult(TlsPeerGone);

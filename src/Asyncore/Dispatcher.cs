@@ -456,7 +456,7 @@ public partial class Dispatcher : IDisposable
 
         if (Addr is not null)
         {
-            status.Append(' ').Append(Addr);
+            status.Append(' ').Append(LogText.Escape(Addr.ToString())); // after a PROXY header, the address a peer claimed
         }
 
         status.Append(" at 0x").Append(RuntimeHelpers.GetHashCode(this).ToString("x"));

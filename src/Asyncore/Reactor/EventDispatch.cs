@@ -170,7 +170,7 @@ internal static class EventDispatch
         {
             try
             {
-                obj.LogInfo($"HandleError threw {second.GetType()}: {second.Message} while handling {e.GetType()}: {e.Message}; closing channel", "error");
+                obj.LogInfo($"HandleError threw {second.GetType()}: {LogText.Escape(second.Message)} while handling {e.GetType()}: {LogText.Escape(e.Message)}; closing channel", "error");
             }
             catch (Exception)
             {

@@ -45,6 +45,25 @@ public sealed class AccessLogTests
         Assert.EndsWith("\"GET / HTTP/1.1\" 200 " + (answer.Length - answer.IndexOf("\r\n\r\n", StringComparison.Ordinal) - 4) + " \"-\" \"-\"", line);
     }
 
+    [Theory]
+    [InlineData("10.0.0.0/8", false)]
+    [InlineData("127.0.0.1/32", true)]
+    public void WithProxyFromOnlyTheProxiesMayClaimAnAddress(string network, bool trusted)
+    {
+        using var server = new HttpTestServer(configure: o => o with { ProxyProtocol = true, ProxyFrom = [System.Net.IPNetwork.Parse(network)] });
+        string answer = server.Raw("PROXY TCP4 203.0.113.9 10.0.0.1 40000 80\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        if (trusted)
+        {
+            Assert.Equal("HTTP/1.1 200 OK", HttpTestServer.StatusLine(answer));
+            Assert.StartsWith("203.0.113.9 - - [", server.Log);
+        }
+        else
+        {
+            Assert.Equal("", answer); // closed without an answer: the header was not believed, and nothing was served
+            Assert.DoesNotContain("203.0.113.9", server.Log);
+        }
+    }
+
     [Fact]
     public void TheRequestLineIsEscaped()
     {

@@ -29,6 +29,8 @@ public sealed class SampleFlagTests
         { "HttpServer", ["--bogus"], "'--bogus'" },
         { "HttpServer", ["--port", "abc", "--loops", "x"], "--port: not a whole number: 'abc'; --loops: not a whole number: 'x'" },
         { "HttpServer", ["--root", "/nonexistent/site"], "--root: no such folder: /nonexistent/site" },
+        { "HttpServer", ["--proxy-protocol", "--proxy-from", "10.0.0.0/40"], "--proxy-from: not a network (CIDR, such as 10.0.0.0/8): '10.0.0.0/40'" },
+        { "HttpServer", ["--proxy-from", "10.0.0.0/8"], "--proxy-from needs --proxy-protocol" },
         { "HttpServer", ["--cert", "/nonexistent/cert.pem", "--key", "/nonexistent/key.pem"], "cannot load --cert /nonexistent/cert.pem" },
         { "HttpServer", ["--cert", "/nonexistent/cert.pem"], "--cert and --key go together" },
         { "PingServer", ["--port", "abc"], "--port: not a whole number: 'abc'" },

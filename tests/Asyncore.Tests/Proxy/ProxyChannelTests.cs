@@ -243,4 +243,26 @@ public class ProxyChannelTests
 
         EventLoop.CloseAll(map);
     }
+
+    [Fact]
+    public void AnAddressAProxyHeaderClaimsIsEscapedWhereTheLibraryWritesIt()
+    {
+        (SocketMap map, Acceptor acceptor, Func<ProxiedEcho?> channel) = Server(TimeSpan.FromSeconds(10));
+        using (map)
+        {
+            using Socket client = Acceptor.Connect(acceptor.Address);
+            byte[] path = new byte[108];
+            "/x\n10.0.0.1 - - \"GET / HTTP/1.1\" 200 \u001b[31m"u8.CopyTo(path);
+            byte[] block = [.. path, .. new byte[108]];
+            byte[] header = [.. "\r\n\r\n\0\r\nQUIT\n"u8, 0x21, 0x31, (byte)(block.Length >> 8), (byte)block.Length, .. block];
+            client.Send(header);
+            Drive.Until(map, () => channel()?.Headers.Count == 1);
+            string repr = channel()!.ToString();
+            Assert.DoesNotContain('\n', repr);
+            Assert.DoesNotContain('\u001b', repr);
+            Assert.Contains("/x\\x0a10.0.0.1", repr);
+            Assert.Contains("\\x1b[31m", repr);
+            EventLoop.CloseAll(map);
+        }
+    }
 }
