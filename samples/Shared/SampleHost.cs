@@ -328,7 +328,7 @@ internal static class SampleHost
     /// <summary>
     /// Raises the open-file limit as far as the process may (<see cref="FileLimit.Raise()"/>) and, only
     /// when what it reaches is too low for <see cref="Connections"/> connections, says so in one line
-    /// on standard error (as Redis does for <c>maxclients</c>). A limit of 20,000 is plenty; the library's
+    /// on standard error (as Redis does for <c>maxclients</c>; a program with a logger calls <see cref="FileLimit.Raise(Microsoft.Extensions.Logging.ILogger?, long)"/>). A limit of 20,000 is plenty; the library's
     /// <see cref="FileLimit.LowLimit"/> (65,536) is not the measure here.
     /// </summary>
     private static void RaiseFileLimit()

@@ -38,17 +38,29 @@ public static class FileLimit
     /// </summary>
     /// <param name="logger">Where the line goes; null writes nothing.</param>
     /// <returns>The soft limit afterwards (-1 where it cannot be read).</returns>
-    public static long Raise(ILogger? logger)
+    public static long Raise(ILogger? logger) => Raise(logger, LowLimit);
+
+    /// <summary>
+    /// <see cref="Raise()"/>, then one log line: at Information with the limit reached, or at Warning
+    /// when it stays under <paramref name="needed"/>, the descriptors this server needs (its
+    /// connections plus its own files; Redis checks <c>maxclients</c> + 32 the same way).
+    /// </summary>
+    /// <param name="logger">Where the line goes; null writes nothing.</param>
+    /// <param name="needed">The descriptors the program needs; below it the line is a warning.</param>
+    /// <returns>The soft limit afterwards (-1 where it cannot be read).</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="needed"/> is negative.</exception>
+    public static long Raise(ILogger? logger, long needed)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(needed);
         long now = Raise();
         if (logger is null || now < 0)
         {
             return now;
         }
 
-        if (now < LowLimit)
+        if (now < needed)
         {
-            logger.LogWarning("this process may open only {Limit} descriptors, so a loop holds fewer than {Limit} connections; raise the hard limit (ulimit -Hn) to hold more", now, now);
+            logger.LogWarning("this process may open only {Limit} descriptors, fewer than the {Needed} it needs; raise the hard limit (ulimit -Hn) to hold more", now, needed);
         }
         else
         {

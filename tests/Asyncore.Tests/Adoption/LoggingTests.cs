@@ -64,4 +64,22 @@ public class LoggingTests
         Assert.Contains("closing channel", record.Message);
         Assert.Equal(0, map.Count);
     }
+
+    [Fact]
+    public void FileLimitRaiseWarnsOnlyBelowWhatTheProgramSaysItNeeds()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        var logger = new FakeLogger();
+        long limit = FileLimit.Raise(logger, needed: 10_032); // Redis: maxclients 10,000 + 32
+        long high = FileLimit.Raise(logger, needed: long.MaxValue);
+        var records = logger.Collector.GetSnapshot();
+        Assert.Equal(limit, high);
+        Assert.Equal(limit < 10_032 ? LogLevel.Warning : LogLevel.Information, records[0].Level);
+        Assert.Equal(LogLevel.Warning, records[1].Level);
+        Assert.Contains($"fewer than the {long.MaxValue} it needs", records[1].Message);
+    }
 }
