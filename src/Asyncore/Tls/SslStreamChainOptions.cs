@@ -33,12 +33,20 @@ internal static class SslStreamChainOptions
             return options;
         }
 
+        SslServerAuthenticationOptions copy = Copy(options);
+        copy.CertificateChainPolicy = policy;
+        return copy;
+    }
+
+    /// <summary>A copy of every settable option (the engines change their copy, never the caller's options).</summary>
+    internal static SslServerAuthenticationOptions Copy(SslServerAuthenticationOptions options)
+    {
         var copy = new SslServerAuthenticationOptions
         {
             AllowRenegotiation = options.AllowRenegotiation,
             AllowTlsResume = options.AllowTlsResume,
             ApplicationProtocols = options.ApplicationProtocols,
-            CertificateChainPolicy = policy,
+            CertificateChainPolicy = options.CertificateChainPolicy,
             CertificateRevocationCheckMode = options.CertificateRevocationCheckMode,
             CipherSuitesPolicy = options.CipherSuitesPolicy,
             ClientCertificateRequired = options.ClientCertificateRequired,

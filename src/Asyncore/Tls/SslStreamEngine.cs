@@ -39,10 +39,11 @@ internal sealed class SslStreamEngine : ITlsEngine
     }
 
     /// <summary>
-    /// A server session: it waits for the client's hello. A client certificate it asks for is checked without
+    /// A server session: it waits for the client's hello. Without suites or versions in the options it offers
+    /// the server policy (<see cref="ServerTlsPolicy"/>). A client certificate it asks for is checked without
     /// a download unless the options give a chain policy (<see cref="SslStreamChainOptions"/>).
     /// </summary>
-    internal static SslStreamEngine CreateServer(SslServerAuthenticationOptions options) => new(SslStreamChainOptions.For(options), null);
+    internal static SslStreamEngine CreateServer(SslServerAuthenticationOptions options) => new(SslStreamChainOptions.For(ServerTlsPolicy.For(options)), null);
 
     /// <summary>
     /// A client session: its first <see cref="Handshake"/> writes the client's hello. The server's certificate

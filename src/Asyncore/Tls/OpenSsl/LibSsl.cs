@@ -31,6 +31,7 @@ internal static partial class LibSsl
 
     internal const ulong SSL_OP_NO_TICKET = 1UL << 14;
     internal const ulong SSL_OP_NO_RENEGOTIATION = 1UL << 30;
+    internal const ulong SSL_OP_CIPHER_SERVER_PREFERENCE = 1UL << 22;
 
     internal const int SSL_SESS_CACHE_OFF = 0x0;
     internal const int SSL_SESS_CACHE_SERVER = 0x2;

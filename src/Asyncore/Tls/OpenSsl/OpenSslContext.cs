@@ -52,6 +52,18 @@ internal sealed unsafe class OpenSslContext
 
         Handle = NewContext(options.EnabledSslProtocols, options.CipherSuitesPolicy);
         nint ctx = Handle.DangerousGetHandle();
+        if (options.CipherSuitesPolicy is null)
+        {
+            // The server policy both engines share (ServerTlsPolicy): forward-secret AEAD suites only.
+            if (LibSsl.SslCtxSetCipherList(ctx, ServerTlsPolicy.OpenSslTls12) != 1 || LibSsl.SslCtxSetCiphersuites(ctx, ServerTlsPolicy.OpenSslTls13) != 1)
+            {
+                Handle.Dispose();
+                throw OpenSslLibrary.SetupError("SSL_CTX_set_cipher_list");
+            }
+        }
+
+        // The server's order of preference, as nginx's ssl_prefer_server_ciphers and SslStream.
+        LibSsl.SslCtxSetOptions(ctx, LibSsl.SSL_OP_CIPHER_SERVER_PREFERENCE);
         if (fixedCredential is not null)
         {
             using (fixedCredential)
