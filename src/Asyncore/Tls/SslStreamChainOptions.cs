@@ -75,12 +75,20 @@ internal static class SslStreamChainOptions
             return options;
         }
 
+        SslClientAuthenticationOptions copy = Copy(options);
+        copy.CertificateChainPolicy = policy;
+        return copy;
+    }
+
+    /// <summary>A copy of every settable option of a client's options.</summary>
+    internal static SslClientAuthenticationOptions Copy(SslClientAuthenticationOptions options)
+    {
         var copy = new SslClientAuthenticationOptions
         {
             AllowRenegotiation = options.AllowRenegotiation,
             AllowTlsResume = options.AllowTlsResume,
             ApplicationProtocols = options.ApplicationProtocols,
-            CertificateChainPolicy = policy,
+            CertificateChainPolicy = options.CertificateChainPolicy,
             CertificateRevocationCheckMode = options.CertificateRevocationCheckMode,
             CipherSuitesPolicy = options.CipherSuitesPolicy,
             ClientCertificateContext = options.ClientCertificateContext,
