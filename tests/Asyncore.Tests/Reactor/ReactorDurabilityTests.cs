@@ -274,10 +274,17 @@ public class ReactorDurabilityTests
         using var peer = b;
         using var map = new SocketMap();
         var ch = new Waiting(a, map);
-        EventLoop.Loop(kind, 0.0, map, count: 3); // registered and watched
-        a.Dispose();                               // not through ch.Close()
-
-        var done = Task.Run(() => EventLoop.Loop(kind, 30.0, map));
+        // One thread runs every pass (an io_uring map is bound to the thread of its first pass).
+        var done = Task.Factory.StartNew(
+            () =>
+            {
+                EventLoop.Loop(kind, 0.0, map, count: 3); // registered and watched
+                a.Dispose();                               // not through ch.Close()
+                EventLoop.Loop(kind, 30.0, map);
+            },
+            CancellationToken.None,
+            TaskCreationOptions.LongRunning,
+            TaskScheduler.Default);
         Assert.True(await Task.WhenAny(done, Task.Delay(TimeSpan.FromSeconds(10))) == done, "Loop() did not end after the channel's socket was disposed");
         await done;
         Assert.Equal(1, ch.Closes);
