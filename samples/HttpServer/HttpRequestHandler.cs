@@ -288,6 +288,10 @@ public sealed partial class HttpRequestHandler : AsyncChat
         _host = null;
     }
 
+    /// <summary>A connection refused for its PROXY header (invalid, late, or from outside --proxy-from) leaves one line, as a failed TLS handshake does.</summary>
+    protected override void HandleProxyHeaderFailed(string reason) =>
+        LogInfo($"{(Socket?.RemoteEndPoint is IPEndPoint peer ? peer.ToString() : "-")}: PROXY header refused: {reason}", "info");
+
     /// <summary>The head is complete: refuse it, answer it, or go on to read its body.</summary>
     private void OnHead()
     {
