@@ -99,6 +99,11 @@ internal sealed partial class ReactorCore
     internal bool EnterRunning()
     {
         int me = Environment.CurrentManagedThreadId;
+        if (Volatile.Read(ref _runningThread) == me)
+        {
+            return false; // a pass inside this thread's loop: one read, no interlocked operation per pass
+        }
+
         int was = Interlocked.CompareExchange(ref _runningThread, me, 0);
         if (was == 0)
         {

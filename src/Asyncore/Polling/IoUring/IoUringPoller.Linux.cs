@@ -386,7 +386,7 @@ internal sealed unsafe partial class IoUringPoller : IPoller
         ProvidedBuffers? buffers = _buffers;
         ProvidedBuffers? large = _largeBuffers;
         bool quiet = EndReceives();
-        CarryOverReceives(detach: true);
+        CarryOverReceives();
         ulong epoch = _ring.Epoch;
         bool disposed = _ring.Disposed;
         _ring.Dispose();

@@ -415,8 +415,8 @@ internal sealed unsafe partial class IoUringPoller
         return false;
     }
 
-    /// <summary>Before the ring that owns the buffers closes: each receiver's unread bytes are copied out, so the channel still reads them.</summary>
-    private void CarryOverReceives(bool detach)
+    /// <summary>Before the ring that owns the buffers closes (the map is disposed): each receiver's unread bytes are copied out, so the channel still reads them, and every receiver is detached.</summary>
+    private void CarryOverReceives()
     {
         foreach (IoUringReceiver r in _receivers.Values)
         {
@@ -442,25 +442,11 @@ internal sealed unsafe partial class IoUringPoller
             r.Armed = false;
             r.Cancelling = false;
             r.QueuedToArm = false;
-            if (detach)
-            {
-                r.Detached = true;
-            }
+            r.Detached = true;
         }
 
         _detachedReceivers.Clear();
         _toArmRecv.Clear();
-        if (!detach)
-        {
-            foreach (IoUringReceiver r in _receivers.Values)
-            {
-                QueueArmRecv(r);
-                if (r.HasInput)
-                {
-                    ListWithInput(r);
-                }
-            }
-        }
 
         // The old buffers may still be written by receives the closing ring cancels: they are never freed or reused.
         _buffers = null;
