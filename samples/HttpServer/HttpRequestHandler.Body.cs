@@ -36,7 +36,7 @@ public sealed partial class HttpRequestHandler
         _bodyLength = 0;
         if (!h.Chunked && h.ContentLength == 0)
         {
-            OnBody(); // a count of 0 would collect forever, so the request is complete now
+            Complete(); // a count of 0 would collect forever, so the request is complete now
             return;
         }
 

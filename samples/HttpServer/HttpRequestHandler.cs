@@ -36,7 +36,6 @@ public sealed partial class HttpRequestHandler : AsyncChat
     private LoopTimer? _requestTimer;
     private long _requestTimerDue; // Environment.TickCount64 when _requestTimer fires
     private List<FileProducer>? _producers;
-    private Held _held;        // while the server drains: a complete request whose answer waits to learn whether it is the last
     private bool _lastAnswer;  // the server drains and nothing more was received: this answer says Connection: close
 
     /// <summary>Where the connection is in the request.</summary>
@@ -51,18 +50,6 @@ public sealed partial class HttpRequestHandler : AsyncChat
 
         /// <summary>A final answer is queued and the connection closes after it: input is ignored.</summary>
         Closing,
-    }
-
-    /// <summary>Which complete request waits for its answer while the server drains.</summary>
-    private enum Held
-    {
-        None,
-
-        /// <summary>A request without a body: its head is complete.</summary>
-        Head,
-
-        /// <summary>A POST whose body is complete.</summary>
-        Body,
     }
 
     /// <summary>Serves one accepted connection.</summary>
@@ -115,11 +102,6 @@ public sealed partial class HttpRequestHandler : AsyncChat
 
     protected override void CollectIncomingData(ReadOnlySpan<byte> data)
     {
-        if (_held != Held.None)
-        {
-            Release(last: false); // more was received after the request: its answer is not the last
-        }
-
         switch (_phase)
         {
             case Phase.Head:
@@ -150,11 +132,6 @@ public sealed partial class HttpRequestHandler : AsyncChat
 
     protected override void FoundTerminator()
     {
-        if (_held != Held.None)
-        {
-            Release(last: false);
-        }
-
         switch (_phase)
         {
             case Phase.Head:
@@ -164,12 +141,9 @@ public sealed partial class HttpRequestHandler : AsyncChat
                 }
 
                 HeadStatus status = _parser.Feed("\n"u8, out _);
-                if (status == HeadStatus.Done && Draining && _parser.Head.Method is Method.Get or Method.Head)
+                if (status == HeadStatus.Done)
                 {
-                    _held = Held.Head;
-                }
-                else if (status == HeadStatus.Done)
-                {
+                    DecideLast(); // a POST decides again once its body is complete
                     OnHead();
                 }
                 else if (status == HeadStatus.Error)
@@ -213,25 +187,30 @@ public sealed partial class HttpRequestHandler : AsyncChat
         }
     }
 
-    /// <summary>A POST body is complete: answer it, or hold the answer while the server drains.</summary>
+    /// <summary>A POST body is complete: answer it.</summary>
     private void Complete()
     {
-        if (Draining)
-        {
-            SetTerminator(LineEnd); // what follows, if anything, is the next request's head
-            _held = Held.Body;
-            return;
-        }
-
+        DecideLast();
         OnBody();
     }
 
     /// <summary>
-    /// While the server drains, a complete request is answered once the whole read it came in was
-    /// framed: if more bytes followed it (pipelined requests already received) it is answered as
-    /// usual and those are read and answered in turn; if it was the last thing received, its answer
-    /// says <c>Connection: close</c> and the connection closes after it.
+    /// A request is complete and about to be answered. While the server drains, its answer is the
+    /// last one (it says <c>Connection: close</c> and the connection closes after it) unless another
+    /// request was received behind it; those are answered in turn, the last of them with the close.
+    /// Pipelined requests are framed one at a time (<see cref="Next"/> holds input until the answer
+    /// before them is sent), so an answer is made only once the one before it is gone: one that was
+    /// made before the drain began is never followed by another that still says keep-alive.
     /// </summary>
+    private void DecideLast()
+    {
+        if (Draining)
+        {
+            _lastAnswer = !UnframedInput;
+        }
+    }
+
+    /// <summary>The first bytes of an HTTPS port are checked for a TLS hello; after the client's end of stream only held answers are left to send.</summary>
     protected override void HandleRead()
     {
         if (_peerEnded && Holding)
@@ -245,41 +224,10 @@ public sealed partial class HttpRequestHandler : AsyncChat
         }
 
         base.HandleRead();
-        if (_held != Held.None && Fileno >= 0)
-        {
-            Release(last: !InputWaiting());
-        }
-    }
-
-    private void Release(bool last)
-    {
-        Held held = _held;
-        _held = Held.None;
-        _lastAnswer = last;
-        if (held == Held.Head)
-        {
-            OnHead();
-        }
-        else
-        {
-            OnBody();
-        }
-    }
-
-    private bool InputWaiting()
-    {
-        try
-        {
-            return Socket is { Available: > 0 };
-        }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
-        {
-            return false;
-        }
     }
 
     /// <summary>Between requests, with every answer sent: a draining server closes the connection now.</summary>
-    public override bool IsIdle => base.IsIdle && _phase == Phase.Head && _parser.IsEmpty && _held == Held.None && !Holding;
+    public override bool IsIdle => base.IsIdle && _phase == Phase.Head && _parser.IsEmpty && !Holding;
 
     /// <summary>Behind a load balancer: the access log shows the client the PROXY header names.</summary>
     protected override void HandleProxyHeader(ProxyHeader header)
@@ -352,6 +300,12 @@ public sealed partial class HttpRequestHandler : AsyncChat
             _phase = Phase.Head;
             _parser.Reset();
             SetTerminator(LineEnd);
+            if (!Holding)
+            {
+                // nginx's order: a request pipelined behind this one is read once this answer is sent
+                // (an answer made off the loop holds its place in this class's own queue instead).
+                HoldInputUntilSent();
+            }
         }
         else
         {

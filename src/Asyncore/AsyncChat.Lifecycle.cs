@@ -41,6 +41,7 @@ public abstract partial class AsyncChat
         _state = ChatState.Open;
         _readingPaused = false;
         _midMessage = false;
+        EndHold();
     }
 
     /// <summary>Closed: every deadline the channel has leaves the loop's heap, and the queued output's segments go back to the pool.</summary>

@@ -212,6 +212,13 @@ public abstract partial class AsyncChat : IPassEndHook
         while (_fifo.Count > 0 && Connected)
         {
             ref ProducerFifo.Entry first = ref _fifo.First;
+            if (first.IsResume)
+            {
+                _fifo.DequeueFront();
+                ResumeHeldInput(); // everything queued before the hold went to the transport
+                continue;
+            }
+
             if (first.IsClose)
             {
                 if (TlsOutputPending || TransportSendPending())
@@ -275,7 +282,16 @@ public abstract partial class AsyncChat : IPassEndHook
         InitiateSend();
     }
 
-    void IPassEndHook.AtPassEnd() => FlushBatched();
+    void IPassEndHook.AtPassEnd()
+    {
+        if (_frameHeldPending)
+        {
+            _frameHeldPending = false;
+            FrameHeldInput();
+        }
+
+        FlushBatched();
+    }
 
     /// <summary>
     /// The end-of-pass send: the bytes at the head of the queue go out in as few sends as the queue's

@@ -302,11 +302,12 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
     /// <summary>
     /// True, as in CPython, unless the channel stopped reading: output over
     /// <see cref="HighWaterMark"/>, a message over <see cref="MaxMessageSize"/> with the Close
-    /// policy, or the peer's end of stream while output is still being sent.
+    /// policy, the peer's end of stream while output is still being sent, or input kept unread by
+    /// <see cref="HoldInputUntilSent"/>.
     /// </summary>
     /// <returns>Whether to watch for reading.</returns>
     /// <remarks>Python: async_chat.readable()</remarks>
-    public override bool Readable() => _state == ChatState.Lingering || (_state == ChatState.Open && (!_readingPaused || TlsHandshaking));
+    public override bool Readable() => _state == ChatState.Lingering || (_state == ChatState.Open && (!_readingPaused || TlsHandshaking) && !(_framer.Held && _framer.Buffered > 0));
 
     /// <summary>
     /// Idle for a drain: open, no output queued, no message half received (input collected since
@@ -347,6 +348,7 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
         }
 
         EnterClosed();
+        EndHold();
         base.Close();
         if (_reading)
         {
@@ -363,6 +365,7 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
     public void DiscardBuffers()
     {
         _framer.Discard();
+        EndHold();
         ResetMessage();
         _midMessage = false;
         _fifo.Clear();

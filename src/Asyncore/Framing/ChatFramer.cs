@@ -17,6 +17,7 @@ internal sealed class ChatFramer
     private int _end;
     private int _discards;
     private bool _halted;
+    private bool _held;
 
     /// <summary>Bytes received and not yet handed on (the carried terminator prefix, between reads).</summary>
     internal int Buffered => _end - _start;
@@ -79,6 +80,18 @@ internal sealed class ChatFramer
         _halted = true;
     }
 
+    /// <summary>Whether framing is held: <see cref="Feed{T}(ref T)"/> stops before the next step and keeps the unread bytes.</summary>
+    internal bool Held => _held;
+
+    /// <summary>
+    /// Holds framing: a running <see cref="Feed{T}(ref T)"/> returns after the current callback, and
+    /// no later one makes a step, until <see cref="Resume"/>; the unread bytes stay, in order.
+    /// </summary>
+    internal void Hold() => _held = true;
+
+    /// <summary>Ends a <see cref="Hold"/>: the next <see cref="Feed{T}(ref T)"/> goes on from where the held one stopped.</summary>
+    internal void Resume() => _held = false;
+
     /// <summary>Gives the buffer back to the pool when nothing is carried.</summary>
     internal void ReleaseIfEmpty()
     {
@@ -115,7 +128,7 @@ internal sealed class ChatFramer
     /// </summary>
     internal void Feed<T>(ref T target) where T : IFramerTarget
     {
-        while (_start < _end && !_halted)
+        while (_start < _end && !_halted && !_held)
         {
             Terminator terminator = target.Terminator;
             int length = _end - _start;

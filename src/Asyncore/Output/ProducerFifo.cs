@@ -38,9 +38,12 @@ internal sealed class ProducerFifo
         internal IProducer? Producer;
         internal bool IsClose;
 
+        /// <summary>The marker <see cref="AsyncChat.HoldInputUntilSent"/> queues: framing resumes when it reaches the head.</summary>
+        internal bool IsResume;
+
         internal readonly int Length => Staged > 0 ? Staged : Data.Length;
 
-        internal readonly bool IsBytes => !IsClose && Producer is null;
+        internal readonly bool IsBytes => !IsClose && !IsResume && Producer is null;
     }
 
     /// <summary>How many entries are queued.</summary>

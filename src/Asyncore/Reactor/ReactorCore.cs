@@ -73,6 +73,9 @@ internal sealed partial class ReactorCore : IDisposable
     /// <summary>True while a pass dispatches events, posted work and timers: replies wait for its end.</summary>
     internal bool InPass { get; private set; }
 
+    /// <summary>Whether the end-of-pass hooks are running (a hook added now runs before the pass ends).</summary>
+    internal bool InPassEnd { get; private set; }
+
     /// <summary>The loop's timers.</summary>
     internal TimerHeap Timers => _timers;
 
@@ -287,7 +290,17 @@ internal sealed partial class ReactorCore : IDisposable
             InPass = false;
             try
             {
-                ExitNowException? exit = RunPassEndHooks();
+                InPassEnd = true;
+                ExitNowException? exit;
+                try
+                {
+                    exit = RunPassEndHooks();
+                }
+                finally
+                {
+                    InPassEnd = false;
+                }
+
                 Drain?.AtPassEnd();
                 if (exit is not null)
                 {
