@@ -208,7 +208,8 @@ internal static class SampleHost
 
     /// <summary>
     /// Runs the default map's loop until Ctrl+C or SIGTERM, then drains it (<see cref="EventLoop.Drain"/>):
-    /// the listeners close at once, each connection finishes what it received and says goodbye its
+    /// the listeners take no new connection at once and close once they accepted those already waiting
+    /// (none is reset; later ones are refused), each connection finishes what it received and says goodbye its
     /// protocol's way (<see cref="Dispatcher.HandleDrain"/>), idle ones close at once, and whatever
     /// is left after <paramref name="drainTimeout"/> is closed; a second signal closes everything
     /// at once. First raises the open-file limit as far as the process may (the library never does

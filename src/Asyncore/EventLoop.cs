@@ -93,7 +93,7 @@ public static class EventLoop
 
     /// <summary>
     /// Drains the map gracefully on this thread (see <see cref="SocketMap.BeginDrain"/>): listeners
-    /// close at once, channels finish their exchanges and close when idle, and the loop runs until
+    /// take no new connections, accept their backlog and close, channels finish their exchanges and close when idle, and the loop runs until
     /// the map is empty, which the deadline guarantees.
     /// </summary>
     /// <param name="deadline">How long channels may take to finish.</param>

@@ -156,9 +156,9 @@ public sealed class LoopGroup : IDisposable
     }
 
     /// <summary>
-    /// Drains every loop gracefully (see <see cref="SocketMap.BeginDrain"/>): listeners close at once,
-    /// channels finish and close, stragglers close at the deadline. The loops keep running; call
-    /// <see cref="Stop"/> after.
+    /// Drains every loop gracefully (see <see cref="SocketMap.BeginDrain"/>): listeners take no new
+    /// connections, accept their backlog and close, channels finish and close, stragglers close at
+    /// the deadline. The loops keep running; call <see cref="Stop"/> after.
     /// </summary>
     /// <param name="deadline">How long channels may take to finish.</param>
     /// <returns>A task that completes when every loop's map is empty: true when no loop needed the deadline. A loop that never started or has ended (a callback threw <see cref="ExitNowException"/>) has nothing to drain.</returns>

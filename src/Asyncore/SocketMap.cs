@@ -48,8 +48,10 @@ public sealed partial class SocketMap : IEnumerable<KeyValuePair<nint, Dispatche
     }
 
     /// <summary>
-    /// Begins a graceful drain, as a server does on SIGTERM: listening channels close at once (new
-    /// connections are refused); every other channel hears <see cref="Dispatcher.HandleDrain"/> once, so
+    /// Begins a graceful drain, as a server does on SIGTERM: listening channels stop taking new
+    /// connections at once and close once the connections already in their backlog are accepted (on
+    /// Linux a TCP listener drops new SYNs from now on and closes after about 100 ms, so no connection
+    /// the kernel completed is reset and later ones are refused; elsewhere it closes at once); every other channel hears <see cref="Dispatcher.HandleDrain"/> once, so
     /// its protocol can say goodbye its own way, and is closed at the end of the first pass in which
     /// it is <see cref="Dispatcher.IsIdle"/> (an idle one at once, a busy one once its exchange is done);
     /// channels that join later are treated the same. When <paramref name="deadline"/> passes,
