@@ -38,6 +38,12 @@ public abstract partial class AsyncChat
     /// <returns>Whether the caller may send again at once: everything asked was taken and the region did not reach its per-call limit.</returns>
     private bool SendRegionAtHead(FileRegion region)
     {
+        if (!region.EnsureOpen())
+        {
+            RegionCameUpShort(region); // the file it was to open is gone or changed: the answer cannot be given
+            return false;
+        }
+
         int asked, sent;
         if (!region.CopyOnly && !region.HasBlock && SendsFilesNow)
         {
@@ -104,7 +110,7 @@ public abstract partial class AsyncChat
     {
         try
         {
-            return SocketSendFileRaw(region.File, region.Position, count);
+            return SocketSendFileRaw(region.File!, region.Position, count);
         }
         catch (Exception e) when (e is SocketException or IOException)
         {

@@ -26,6 +26,8 @@ public sealed class FileRegion : IProducer, IDisposable
     public const int BlockSize = 64 * 1024;
 
     private readonly bool _ownsFile;
+    private Func<SafeFileHandle?>? _open;
+    private SafeFileHandle? _file;
     private Action<FileRegion>? _completed;
     private byte[]? _block;
     private int _blockStart;
@@ -42,15 +44,36 @@ public sealed class FileRegion : IProducer, IDisposable
         ArgumentNullException.ThrowIfNull(file);
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
         ArgumentOutOfRangeException.ThrowIfNegative(count);
-        File = file;
+        _file = file;
         Offset = offset;
         Count = count;
         _ownsFile = ownsFile;
         _completed = completed;
     }
 
-    /// <summary>The file.</summary>
-    public SafeFileHandle File { get; }
+    /// <summary>
+    /// A region whose file is opened only when it is first sent (Netty's <c>DefaultFileRegion</c> over a
+    /// path opens its file lazily): answers queued behind one another hold one descriptor, not one each.
+    /// </summary>
+    /// <param name="open">Opens the file when the region reaches the head of the queue; null (the file is gone or changed) ends the region as short, which closes the connection.</param>
+    /// <param name="offset">The first byte.</param>
+    /// <param name="count">How many bytes to send.</param>
+    /// <param name="ownsFile">Whether the region closes the file it opened when it ends.</param>
+    /// <param name="completed">Called once when the region ends, with the region.</param>
+    public FileRegion(Func<SafeFileHandle?> open, long offset, long count, bool ownsFile = true, Action<FileRegion>? completed = null)
+    {
+        ArgumentNullException.ThrowIfNull(open);
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        _open = open;
+        Offset = offset;
+        Count = count;
+        _ownsFile = ownsFile;
+        _completed = completed;
+    }
+
+    /// <summary>The file; null while a region made with an opener has not opened it yet.</summary>
+    public SafeFileHandle? File => _file;
 
     /// <summary>The first byte of the region in the file.</summary>
     public long Offset { get; }
@@ -79,6 +102,19 @@ public sealed class FileRegion : IProducer, IDisposable
     /// <summary>Bytes sent by the transport without a copy (sendfile(2)); the rest went through a block.</summary>
     internal long SentWithoutCopy { get; set; }
 
+    /// <summary>Opens the file if the region was made with an opener and has not yet.</summary>
+    /// <returns>False if there is no file to send (the opener gave none, or the region ended).</returns>
+    internal bool EnsureOpen()
+    {
+        if (_file is null && _open is { } open && !IsCompleted)
+        {
+            _open = null;
+            _file = open();
+        }
+
+        return _file is not null && !IsCompleted;
+    }
+
     /// <summary>Whether a block read for the copying path still has unsent bytes.</summary>
     internal bool HasBlock => _blockEnd > _blockStart;
 
@@ -101,7 +137,7 @@ public sealed class FileRegion : IProducer, IDisposable
             return ReadOnlyMemory<byte>.Empty;
         }
 
-        if (!ReadBlock())
+        if (!EnsureOpen() || !ReadBlock())
         {
             End(shortFile: true);
             return ReadOnlyMemory<byte>.Empty;
@@ -153,9 +189,10 @@ public sealed class FileRegion : IProducer, IDisposable
         CameUpShort = shortFile;
         Queued = false;
         ReturnBlock();
+        _open = null;
         if (_ownsFile)
         {
-            File.Dispose();
+            _file?.Dispose();
         }
 
         Action<FileRegion>? completed = _completed;
@@ -172,7 +209,7 @@ public sealed class FileRegion : IProducer, IDisposable
         }
 
         _block ??= ArrayPool<byte>.Shared.Rent(BlockSize);
-        int n = RandomAccess.Read(File, _block.AsSpan(0, (int)Math.Min(BlockSize, remaining)), Position);
+        int n = RandomAccess.Read(_file!, _block.AsSpan(0, (int)Math.Min(BlockSize, remaining)), Position);
         if (n <= 0)
         {
             ReturnBlock();

@@ -44,7 +44,7 @@ public sealed class FileRegionTests : IDisposable
         {
             Assert.Equal(count, region!.Transferred);
             Assert.False(region.CameUpShort);
-            Assert.True(region.File.IsClosed); // owned: closed when it ended
+            Assert.True(region.File!.IsClosed); // owned: closed when it ended
             if (kind == PollerKind.IoUring)
             {
                 Assert.Equal(0, region.SentWithoutCopy); // the ring reads and sends it
@@ -166,7 +166,7 @@ public sealed class FileRegionTests : IDisposable
         loop.OnLoop(() =>
         {
             Assert.True(region!.CameUpShort);
-            Assert.True(region.File.IsClosed);
+            Assert.True(region.File!.IsClosed);
             Assert.Contains(logged, l => l.Contains("came up short") && l.Contains($"{reported} of {content.Length}"));
             return 0;
         });
@@ -336,7 +336,7 @@ public sealed class FileRegionTests : IDisposable
         chat.DiscardBuffers();
         Assert.Equal(2, ends);
         Assert.Equal(0, chat.OutgoingBytes);
-        Assert.True(first.File.IsClosed);
+        Assert.True(first.File!.IsClosed);
         Assert.False(kept.IsClosed); // not owned: the caller's to close
         chat.PushWithProducer(new FileRegion(kept, 0, 10, ownsFile: false, completed: _ => ends++));
         chat.Close();
