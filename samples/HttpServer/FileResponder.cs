@@ -1,12 +1,11 @@
-using Microsoft.Win32.SafeHandles;
-
 namespace Asyncore.Samples.Http;
 
 /// <summary>
 /// GET and HEAD under --root: a file (with its validators, conditional requests and one byte
 /// range), a folder's index.html or listing, or the error nginx would give. Files are opened
-/// without blocking the loop (<see cref="NativeFile"/>); a small one goes out in the same send as
-/// its head, a larger one through a <see cref="FileProducer"/> the response owns.
+/// without blocking the loop (<see cref="NativeFile"/>) and kept open between requests
+/// (<see cref="OpenFileCache"/>); a small one goes out in the same send as its head, a larger one as
+/// a <see cref="FileRegion"/>, which the library sends with sendfile(2) where it can.
 /// </summary>
 internal sealed class FileResponder
 {
@@ -14,6 +13,9 @@ internal sealed class FileResponder
 
     /// <summary>Folder listings, built off the loop thread and kept (one per loop, as this responder is).</summary>
     private readonly ListingCache _listings = new();
+
+    /// <summary>Files kept open between requests (one per loop, as this responder is).</summary>
+    private readonly OpenFileCache _open;
 
     /// <summary>The root's real path, which every file served must be in; null with --follow-symlinks.</summary>
     private readonly string? _within;
@@ -24,14 +26,19 @@ internal sealed class FileResponder
     /// leads outside the root's real path (through any link on the way) is 403, as nginx's
     /// <c>disable_symlinks</c> answers; links that stay inside the root are followed.
     /// </param>
-    public FileResponder(string root, bool followSymlinks = false)
+    /// <param name="openFiles">The most files kept open between requests (0: none).</param>
+    public FileResponder(string root, bool followSymlinks = false, int openFiles = 1000)
     {
+        _open = new OpenFileCache(openFiles);
         _root = Path.GetFullPath(root).TrimEnd(Path.DirectorySeparatorChar);
         _within = followSymlinks ? null : NativeFile.RealPath(_root);
     }
 
     /// <summary>The folder listings built and kept.</summary>
     internal ListingCache Listings => _listings;
+
+    /// <summary>The files kept open.</summary>
+    internal OpenFileCache OpenFiles => _open;
 
     /// <summary>Answers the request whose head <paramref name="request"/> holds, on <paramref name="connection"/>.</summary>
     public void Serve(HttpRequestHandler connection, RequestHeadParser request)
@@ -49,10 +56,10 @@ internal sealed class FileResponder
         }
 
         string full = _root + path;
-        OpenStatus status = NativeFile.Open(full, out SafeFileHandle? file, out NativeFile.Facts facts, _within);
+        OpenStatus status = _open.Open(full, _within, out OpenFileCache.Entry? file, out NativeFile.Facts facts);
         if (status == OpenStatus.File)
         {
-            ServeFile(connection, request, file!, facts, full, _within);
+            ServeFile(connection, request, file!);
             return;
         }
 
@@ -72,10 +79,10 @@ internal sealed class FileResponder
 
         NativeFile.Facts folder = facts;
         string index = Path.Join(full, "index.html");
-        OpenStatus indexStatus = NativeFile.Open(index, out file, out facts, _within);
+        OpenStatus indexStatus = _open.Open(index, _within, out file, out _);
         if (indexStatus == OpenStatus.File)
         {
-            ServeFile(connection, request, file!, facts, index, _within);
+            ServeFile(connection, request, file!);
             return;
         }
 
@@ -107,15 +114,14 @@ internal sealed class FileResponder
         }
     }
 
-    private static void ServeFile(HttpRequestHandler connection, RequestHeadParser request, SafeFileHandle file, NativeFile.Facts facts, string name, string? within)
+    private void ServeFile(HttpRequestHandler connection, RequestHeadParser request, OpenFileCache.Entry file)
     {
-        bool handedOver = false;
         try
         {
             ref readonly RequestHead h = ref request.Head;
+            NativeFile.Facts facts = file.Facts;
             long size = facts.Size, modified = facts.ModifiedSeconds;
-            Span<byte> etag = stackalloc byte[40];
-            etag = etag[..EntityTag.Format(modified, size, etag)];
+            ReadOnlySpan<byte> etag = file.ETag ??= MakeETag(modified, size);
 
             int precondition = Preconditions(request, etag, modified);
             if (precondition == 412)
@@ -151,14 +157,26 @@ internal sealed class FileResponder
             }
 
             var head = new ResponseHead(status);
-            head.Field("Content-Type: "u8, ContentTypes.For(name));
-            head.Field("Content-Length: "u8, count);
-            head.DateField("Last-Modified: "u8, modified);
-            head.Field("ETag: "u8, etag);
-            head.Field("Accept-Ranges: "u8, "bytes"u8);
-            if (status == 206)
+            if (status == 200 && file.Fields200 is { } kept)
             {
-                head.ContentRange(start, count, size);
+                head.Fields(kept); // built once per version of the file
+            }
+            else
+            {
+                int from = head.Written.Length;
+                head.Field("Content-Type: "u8, ContentTypes.For(file.Path));
+                head.Field("Content-Length: "u8, count);
+                head.DateField("Last-Modified: "u8, modified);
+                head.Field("ETag: "u8, etag);
+                head.Field("Accept-Ranges: "u8, "bytes"u8);
+                if (status == 206)
+                {
+                    head.ContentRange(start, count, size);
+                }
+                else
+                {
+                    file.Fields200 = head.Written[from..].ToArray();
+                }
             }
 
             head.End(connection.Persistence);
@@ -169,9 +187,9 @@ internal sealed class FileResponder
                 return;
             }
 
-            if (count <= FileProducer.BlockSize && count <= head.Room.Length)
+            if (count <= FileRegion.BlockSize && count <= head.Room.Length)
             {
-                if (!connection.Writer.SendSmallFile(ref head, file, start, (int)count))
+                if (!connection.Writer.SendSmallFile(ref head, file.File, start, (int)count))
                 {
                     connection.Fail(500, "the file shrank while it was read");
                     return;
@@ -183,29 +201,51 @@ internal sealed class FileResponder
 
             // Logged when the body ends, with the bytes the socket took (fewer than promised when
             // the file shrank while it was sent, or the client left), as nginx logs $body_bytes_sent.
+            // The library closes the connection if the file comes up short. A kept file is shared by
+            // every answer that sends it and stays open until the last of them is done.
             Action<long>? logged = connection.AnsweredLater(status);
-            FileProducer producer;
-            if (connection.SendingFile)
+            FileRegion region;
+            if (connection.FilesQueued > 0)
             {
-                // Queued behind another file: opened again when its turn comes.
-                producer = FileProducer.Deferred(name, facts, start, count, connection.Truncated, within, logged);
+                // Queued behind another file: opened again when its turn comes, so a client that
+                // pipelines a thousand downloads holds one descriptor, not a thousand.
+                OpenFileCache.Entry? later = null;
+                string path = file.Path;
+                NativeFile.Facts described = facts;
+                region = new FileRegion(
+                    () => _open.Open(path, _within, out later, out NativeFile.Facts now) == OpenStatus.File && now == described ? later!.File : null,
+                    start,
+                    count,
+                    ownsFile: false,
+                    completed: r =>
+                    {
+                        later?.Release();
+                        connection.FileDone(logged, r.Transferred);
+                    });
             }
             else
             {
-                producer = new FileProducer(file, start, count, connection.Truncated, logged);
-                handedOver = true;
+                file.Acquire();
+                region = new FileRegion(file.File, start, count, ownsFile: false, completed: r =>
+                {
+                    file.Release();
+                    connection.FileDone(logged, r.Transferred);
+                });
             }
 
-            connection.Own(producer);
-            connection.Writer.SendWithProducer(ref head, producer);
+            connection.FilesQueued++;
+            connection.Writer.SendWithProducer(ref head, region);
         }
         finally
         {
-            if (!handedOver)
-            {
-                file.Dispose();
-            }
+            file.Release();
         }
+    }
+
+    private static byte[] MakeETag(long modified, long size)
+    {
+        Span<byte> etag = stackalloc byte[40];
+        return etag[..EntityTag.Format(modified, size, etag)].ToArray();
     }
 
     /// <summary>RFC 9110 13.2.2's order: If-Match, else If-Unmodified-Since (412); If-None-Match, else If-Modified-Since (304).</summary>

@@ -134,7 +134,7 @@ public sealed partial class HttpRequestHandler
                 Push(held.Head);
                 if (held.Body is { Length: > 0 } body)
                 {
-                    PushWithProducer(new SimpleProducer(body, FileProducer.BlockSize));
+                    PushWithProducer(new SimpleProducer(body, FileRegion.BlockSize));
                 }
             }
             else if (next.Bytes is { } bytes)
@@ -205,6 +205,14 @@ public sealed partial class HttpRequestHandler
     /// <summary>Drops what was queued (the connection closed).</summary>
     private void DropQueued()
     {
+        if (_queued is not null)
+        {
+            foreach (Queued q in _queued)
+            {
+                (q.Producer as FileRegion)?.Dispose(); // closes its use of the file, once
+            }
+        }
+
         _queued = null;
         _queuedBytes = 0;
     }

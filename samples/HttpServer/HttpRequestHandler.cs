@@ -35,7 +35,6 @@ public sealed partial class HttpRequestHandler : AsyncChat
     private long _requestStarted; // Environment.TickCount64 when the head or body in progress began; 0 between requests
     private LoopTimer? _requestTimer;
     private long _requestTimerDue; // Environment.TickCount64 when _requestTimer fires
-    private List<FileProducer>? _producers;
     private bool _lastAnswer;  // the server drains and nothing more was received: this answer says Connection: close
 
     /// <summary>Where the connection is in the request.</summary>
@@ -58,7 +57,7 @@ public sealed partial class HttpRequestHandler : AsyncChat
     /// <param name="options">The server's options.</param>
     /// <param name="map">The loop's map.</param>
     public HttpRequestHandler(Socket socket, EndPoint addr, HttpServerOptions options, SocketMap map)
-        : this(socket, addr, options, map, options.Root is null ? null : new FileResponder(options.Root, options.FollowSymlinks))
+        : this(socket, addr, options, map, options.Root is null ? null : new FileResponder(options.Root, options.FollowSymlinks, openFiles: 0)) // a responder of its own keeps no files open
     {
     }
 
@@ -69,7 +68,7 @@ public sealed partial class HttpRequestHandler : AsyncChat
         _files = files;
         _parser = new RequestHeadParser(options.MaxHeaderBytes);
         Writer = new ResponseWriter(this);
-        AcOutBufferSize = FileProducer.BlockSize; // a file block goes out in one send, not sixteen
+        AcOutBufferSize = FileRegion.BlockSize; // a file block goes out in one send, not sixteen
         SetTerminator(LineEnd);
         IdleTimeout = options.IdleTimeout;
         OutputHardLimit = options.OutputLimit;
@@ -89,9 +88,6 @@ public sealed partial class HttpRequestHandler : AsyncChat
     public List<KeyValuePair<string, string>>? CgiData { get; private set; }
 
     internal ResponseWriter Writer { get; }
-
-    /// <summary>A file body came up short: the answer broke its Content-Length, so the connection closes (after the current send).</summary>
-    internal void Truncated() => Map.CallLater(TimeSpan.Zero, Close);
 
     internal bool IsHead => _parser.Head.Method == Method.Head;
 
@@ -384,10 +380,20 @@ public sealed partial class HttpRequestHandler : AsyncChat
         _requestTimerDue = now + (long)rest.TotalMilliseconds;
     }
 
+    /// <summary>Answers whose file body is queued and not yet done.</summary>
+    internal int FilesQueued { get; set; }
+
+    /// <summary>A file body ended (sent, came up short, or dropped with the connection): logged with the bytes the socket took.</summary>
+    internal void FileDone(Action<long>? logged, long sent)
+    {
+        FilesQueued--;
+        logged?.Invoke(sent);
+    }
+
     /// <summary>Idle keep-alive connections close quietly.</summary>
     protected override void HandleIdle() => Close();
 
-    /// <summary>Closes the connection, the files of answers still queued with it, and its request timer.</summary>
+    /// <summary>Closes the connection, its request timer, and the files of answers still queued with it (the library ends the regions in its own queue; the held ones end here).</summary>
     public override void Close()
     {
         base.Close();
@@ -396,32 +402,5 @@ public sealed partial class HttpRequestHandler : AsyncChat
         _requestTimer = null;
         _helloTimer?.Cancel();
         _helloTimer = null;
-        if (_producers is not null)
-        {
-            foreach (FileProducer producer in _producers)
-            {
-                producer.Dispose();
-            }
-
-            _producers.Clear();
-        }
-    }
-
-    /// <summary>Whether an answer's file is still queued or being sent.</summary>
-    internal bool SendingFile
-    {
-        get
-        {
-            _producers?.RemoveAll(static p => p.Finished);
-            return _producers is { Count: > 0 };
-        }
-    }
-
-    /// <summary>An answer's file producer: disposed by the connection only when it closes, never while queued.</summary>
-    internal void Own(FileProducer producer)
-    {
-        _producers ??= [];
-        _producers.RemoveAll(static p => p.Finished);
-        _producers.Add(producer);
     }
 }

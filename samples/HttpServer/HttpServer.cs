@@ -16,7 +16,7 @@ public sealed class HttpServer : Dispatcher
     public HttpServer(EndPoint address, HttpServerOptions options, SocketMap? map = null, bool reusePort = false) : base(null, map)
     {
         Options = options;
-        _files = options.Root is null ? null : new FileResponder(options.Root, options.FollowSymlinks);
+        _files = options.Root is null ? null : new FileResponder(options.Root, options.FollowSymlinks, options.OpenFileCache);
         CreateSocket(address.AddressFamily);
         SetReuseAddr();
         if (reusePort)
@@ -35,6 +35,16 @@ public sealed class HttpServer : Dispatcher
 
     /// <summary>The folder listings this loop built and keeps (null without a root).</summary>
     internal ListingCache? Listings => _files?.Listings;
+
+    /// <summary>The files this loop keeps open (null without a root).</summary>
+    internal OpenFileCache? OpenFiles => _files?.OpenFiles;
+
+    /// <summary>Stops listening and gives up the files kept open (those still being sent close when their answers are done).</summary>
+    public override void Close()
+    {
+        base.Close();
+        _files?.OpenFiles.Clear();
+    }
 
     /// <summary>Connections accepted so far.</summary>
     public int Accepted { get; private set; }

@@ -13,6 +13,13 @@ public sealed record HttpServerOptions
     /// </summary>
     public bool FollowSymlinks { get; init; }
 
+    /// <summary>
+    /// The most files each loop keeps open between requests, with their stat results and the fixed part
+    /// of their heads (nginx's <c>open_file_cache max=</c>); each request checks with one stat of its
+    /// path that the file kept is still the one there. 0 keeps none.
+    /// </summary>
+    public int OpenFileCache { get; init; } = 1000;
+
     /// <summary>The largest POST body accepted (413 above it).</summary>
     public long MaxBody { get; init; } = 1024 * 1024;
 

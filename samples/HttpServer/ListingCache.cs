@@ -117,13 +117,13 @@ internal sealed class ListingCache
         head.Field("Content-Type: "u8, "text/html; charset=utf-8"u8);
         head.Field("Content-Length: "u8, page.Length);
         head.End(connection.Persistence);
-        if (connection.IsHead || page.Length <= FileProducer.BlockSize)
+        if (connection.IsHead || page.Length <= FileRegion.BlockSize)
         {
             connection.Writer.Send(ref head, connection.IsHead ? [] : page);
         }
         else
         {
-            connection.Writer.SendWithProducer(ref head, new SimpleProducer(page, FileProducer.BlockSize)); // not copied: a kept page never changes
+            connection.Writer.SendWithProducer(ref head, new SimpleProducer(page, FileRegion.BlockSize)); // not copied: a kept page never changes
         }
 
         connection.Answered(200, connection.IsHead ? 0 : page.Length);

@@ -41,6 +41,7 @@ internal static partial class NativeFile
     private const int OCloExec = 0x80000;
     private const int OPath = 0x200000;
     private const int AtEmptyPath = 0x1000;
+    private const int AtFdCwd = -100;
     private const uint StatxBasicStats = 0x7ff;
     private const int SIfMt = 0xF000;
     private const int SIfReg = 0x8000;
@@ -211,6 +212,52 @@ internal static partial class NativeFile
         }
     }
 
+    /// <summary>What tells one version of a file from another: the inode, size, and modification and change times (ctime moves on chmod and rename too).</summary>
+    public readonly record struct Version(ulong Inode, long Size, long MtimeSeconds, uint MtimeNanoseconds, long CtimeSeconds, uint CtimeNanoseconds, bool IsFile);
+
+    /// <summary>The version of what <paramref name="path"/> names now, every link followed (one statx(2); Linux only).</summary>
+    public static unsafe bool TryVersionOf(string path, out Version version)
+    {
+        StatxBuffer st;
+        if (!OperatingSystem.IsLinux() || Statx(AtFdCwd, path, 0, StatxBasicStats, &st) != 0)
+        {
+            version = default;
+            return false;
+        }
+
+        version = VersionOf(in st);
+        return true;
+    }
+
+    /// <summary>The version of an open file (Linux only).</summary>
+    public static unsafe bool TryVersionOf(SafeFileHandle file, out Version version)
+    {
+        StatxBuffer st;
+        bool added = false;
+        try
+        {
+            file.DangerousAddRef(ref added);
+            if (!OperatingSystem.IsLinux() || Statx((int)file.DangerousGetHandle(), "", AtEmptyPath, StatxBasicStats, &st) != 0)
+            {
+                version = default;
+                return false;
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                file.DangerousRelease();
+            }
+        }
+
+        version = VersionOf(in st);
+        return true;
+    }
+
+    private static Version VersionOf(in StatxBuffer st) =>
+        new(st.Inode, checked((long)st.Size), st.MtimeSeconds, st.MtimeNanoseconds, st.CtimeSeconds, st.CtimeNanoseconds, (st.Mode & SIfMt) == SIfReg);
+
     [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static partial int OpenRaw(string path, int flags);
 
@@ -229,6 +276,12 @@ internal static partial class NativeFile
 
         [FieldOffset(40)]
         public ulong Size;
+
+        [FieldOffset(96)]
+        public long CtimeSeconds;
+
+        [FieldOffset(104)]
+        public uint CtimeNanoseconds;
 
         [FieldOffset(112)]
         public long MtimeSeconds;

@@ -8,6 +8,7 @@ var port = SampleHost.PortOption(8080, "Port to listen on (0: any free port)");
 var root = new Option<string?>("--root") { Description = "Serve files under this folder (default: a built-in page)" };
 var followSymlinks = new Option<bool>("--follow-symlinks") { Description = "Serve what symbolic links under --root lead to even outside it (default: 403 for a path that leaves the root through a link)" };
 var maxBody = SampleHost.NumberOption<long>("--max-body", "Largest POST body in bytes (413 above it)", 1024 * 1024, 0, long.MaxValue);
+var openFiles = SampleHost.NumberOption<int>("--open-file-cache", "Most files kept open between requests, per loop, validated by a stat of the path on every request (nginx's open_file_cache; 0: none)", 1000, 0, 1_000_000);
 var quiet = new Option<bool>("--quiet") { Description = "No access log" };
 var idle = SampleHost.NumberOption<double>("--idle-timeout", "Seconds a connection may stay silent (0: forever)", 60, 0, 86400);
 var requestTimeout = SampleHost.NumberOption<double>("--request-timeout", "Seconds a started request head may take to arrive (0: forever)", 10, 0, 86400);
@@ -22,7 +23,7 @@ var key = SampleTls.KeyOption();
 var noResume = SampleTls.NoResumeOption();
 var command = new RootCommand("The asynchat documentation's http_request_handler, as a small HTTP/1.1 server")
 {
-    host, port, root, followSymlinks, maxBody, quiet, idle, requestTimeout, bodyTimeout, proxyProtocol, proxyFrom, loops, drainTimeout, cert, key, noResume, poller,
+    host, port, root, followSymlinks, openFiles, maxBody, quiet, idle, requestTimeout, bodyTimeout, proxyProtocol, proxyFrom, loops, drainTimeout, cert, key, noResume, poller,
 };
 command.SetAction(result =>
 {
@@ -69,6 +70,7 @@ command.SetAction(result =>
     {
         Root = docRoot,
         FollowSymlinks = result.GetValue(followSymlinks),
+        OpenFileCache = result.GetValue(openFiles),
         MaxBody = result.GetValue(maxBody),
         Quiet = result.GetValue(quiet),
         IdleTimeout = Seconds(result.GetValue(idle)),

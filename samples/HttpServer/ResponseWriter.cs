@@ -56,6 +56,9 @@ internal ref struct ResponseHead
         Bytes("\r\n"u8);
     }
 
+    /// <summary>Fields written before (each with its CRLF), as they are.</summary>
+    public void Fields(scoped ReadOnlySpan<byte> fields) => Bytes(fields);
+
     public void Field(scoped ReadOnlySpan<byte> name, string value)
     {
         Bytes(name);
@@ -123,7 +126,7 @@ internal ref struct ResponseHead
 
 /// <summary>
 /// Sends answers on one connection: a head and a small body in one push, a larger body after its
-/// head, or a file through its own <see cref="FileProducer"/>.
+/// head, or a file as a <see cref="FileRegion"/>.
 /// </summary>
 internal sealed class ResponseWriter
 {
@@ -220,7 +223,7 @@ internal sealed class ResponseWriter
         return true;
     }
 
-    /// <summary>The head, then the producer's blocks as the socket takes them.</summary>
+    /// <summary>The head, then the producer's blocks (or the file region) as the socket takes them.</summary>
     public void SendWithProducer(ref ResponseHead head, IProducer producer)
     {
         _channel.Emit(head.Written);

@@ -14,7 +14,8 @@ public abstract partial class AsyncChat
     private Deadline? _softDeadline;
 
     /// <summary>
-    /// Output backpressure: when queued output costs more than this many bytes, the channel stops
+    /// Output backpressure: when queued output costs more than this many bytes (with the unsent bytes
+    /// of queued <see cref="FileRegion"/>s, which are not in memory), the channel stops
     /// reading (<see cref="Readable"/> turns false) until it drains to <see cref="LowWaterMark"/>;
     /// <see cref="HandleBackpressure"/> is told both ways. Null (the default) never pauses. The
     /// output limits count what the queue really holds: each entry's bytes plus a fixed overhead per
@@ -133,12 +134,13 @@ public abstract partial class AsyncChat
         if (_highWaterMark is { } high)
         {
             long low = _lowWaterMark ?? high / 2;
-            if (!_readingPaused && queued > high)
+            long pending = queued + _fifo.RegionBytes; // a file region's unsent bytes count here, as Netty counts a FileRegion
+            if (!_readingPaused && pending > high)
             {
                 _readingPaused = true;
                 HandleBackpressure(true);
             }
-            else if (_readingPaused && queued <= low)
+            else if (_readingPaused && pending <= low)
             {
                 _readingPaused = false;
                 HandleBackpressure(false);

@@ -27,10 +27,14 @@ public abstract partial class AsyncChat : IPassEndHook
     /// </summary>
     private bool IsClosed => _state == ChatState.Closed;
 
-    /// <summary>Bytes queued as data and not yet sent (producers not yet pulled are not counted).</summary>
-    public long OutgoingBytes => _fifo.QueuedBytes;
+    /// <summary>Bytes queued as data and not yet sent, the unsent bytes of queued <see cref="FileRegion"/>s included (producers not yet pulled are not counted).</summary>
+    public long OutgoingBytes => _fifo.QueuedBytes + _fifo.RegionBytes;
 
-    /// <summary>What the queued output costs in memory: <see cref="OutgoingBytes"/> plus a fixed overhead per queued entry. The output limits compare against this.</summary>
+    /// <summary>
+    /// What the queued output costs in memory: the bytes queued as data plus a fixed overhead per queued
+    /// entry (a <see cref="FileRegion"/>'s bytes stay in the file and are not counted). The output
+    /// limits compare against this; the water marks add the regions' unsent bytes.
+    /// </summary>
     public long OutgoingCost => _fifo.QueuedCost;
 
     /// <summary>
@@ -131,12 +135,23 @@ public abstract partial class AsyncChat : IPassEndHook
         SendNowOrAtEndOfPass();
     }
 
-    /// <summary>Queues a producer; its <see cref="IProducer.More"/> is called when everything queued before it has been sent.</summary>
+    /// <summary>
+    /// Queues a producer; its <see cref="IProducer.More"/> is called when everything queued before it
+    /// has been sent. A <see cref="FileRegion"/> is sent by the transport without a copy where it can
+    /// (see there).
+    /// </summary>
     /// <param name="producer">The producer.</param>
+    /// <exception cref="InvalidOperationException">The producer is a <see cref="FileRegion"/> already queued.</exception>
     /// <remarks>Python: async_chat.push_with_producer(producer)</remarks>
     public void PushWithProducer(IProducer producer)
     {
         ArgumentNullException.ThrowIfNull(producer);
+        if (producer is FileRegion region)
+        {
+            QueueRegion(region);
+            return;
+        }
+
         if (IsClosed)
         {
             return;
@@ -170,6 +185,13 @@ public abstract partial class AsyncChat : IPassEndHook
     {
         if (BytesAtHead())
         {
+            if (_fifo.First.Producer is FileRegion region)
+            {
+                _sentWholeBlock = SendRegionAtHead(region);
+                AfterOutputChange();
+                return;
+            }
+
             ReadOnlySpan<byte> data = _fifo.HeadBytes(_outBufferSize, Scratch(_outBufferSize));
             int sent = SendGuarded(data);
             _sentWholeBlock = sent == data.Length;
@@ -206,7 +228,7 @@ public abstract partial class AsyncChat : IPassEndHook
     /// closes (or starts a lingering close), a producer's next block goes in front of it, an exhausted
     /// producer or an empty entry is dropped.
     /// </summary>
-    /// <returns>Whether a byte entry is at the head, ready to send.</returns>
+    /// <returns>Whether a byte entry (or a file region with bytes to send) is at the head, ready to send.</returns>
     private bool BytesAtHead()
     {
         while (_fifo.Count > 0 && Connected)
@@ -233,6 +255,18 @@ public abstract partial class AsyncChat : IPassEndHook
                 }
 
                 return false;
+            }
+
+            if (first.Producer is FileRegion region)
+            {
+                if (region.Remaining > 0 && !region.IsCompleted)
+                {
+                    return true; // sent by SendRegionAtHead
+                }
+
+                _fifo.DequeueFront();
+                region.End();
+                continue;
             }
 
             if (first.Producer is { } producer)
@@ -310,6 +344,16 @@ public abstract partial class AsyncChat : IPassEndHook
         {
             for (int i = 0; i < MaxSendsPerEvent && BytesAtHead(); i++)
             {
+                if (_fifo.First.Producer is FileRegion region)
+                {
+                    if (!SendRegionAtHead(region))
+                    {
+                        break;
+                    }
+
+                    continue;
+                }
+
                 ReadOnlySpan<byte> run = _fifo.ContiguousHead(MaxBatch);
                 int sent = SendGuarded(run);
                 if (sent <= 0)

@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using Asyncore.Reactor;
 using Asyncore.Transport;
+using Microsoft.Win32.SafeHandles;
 
 namespace Asyncore;
 
@@ -101,6 +102,34 @@ public partial class Dispatcher
 
         return SocketErrorResult(error);
     }
+
+    /// <summary>Whether the transport can send a file without a copy for this channel: in the clear, through the library's own <see cref="Send"/>.</summary>
+    private protected bool SendsFilesNow => _tls is null && Socket is not null && SendKind.IsLibraryOwned(this) && Transport.SendsFiles;
+
+    /// <summary>
+    /// Sends bytes of a file through the transport: bytes taken (0: the file ends at
+    /// <paramref name="offset"/>), <see cref="WouldBlock"/>, <see cref="TlsPeerGone"/> (after
+    /// HandleClose), or <see cref="FileNotSendable"/> (copy it instead).
+    /// </summary>
+    private protected int SocketSendFileRaw(SafeFileHandle file, long offset, int count)
+    {
+        int sent = Transport.SendFile(this, file, offset, count, out SocketError error);
+        if (error == SocketError.Success)
+        {
+            if (sent > 0)
+            {
+                AsyncoreMetrics.Sent.Add(sent);
+                Touch();
+            }
+
+            return sent;
+        }
+
+        return error == SocketError.OperationNotSupported ? FileNotSendable : SocketErrorResult(error);
+    }
+
+    /// <summary>What <see cref="SocketSendFileRaw"/> returns for a file the transport cannot send without a copy.</summary>
+    private protected const int FileNotSendable = -3;
 
     private int SocketErrorResult(SocketError error)
     {

@@ -25,6 +25,8 @@ internal sealed class ProducerFifo
     private int _head;
     private int _count;
     private long _queuedBytes;
+    private long _regionBytes;
+    private int _regions;
 
     /// <summary>One queued item.</summary>
     internal struct Entry
@@ -41,6 +43,9 @@ internal sealed class ProducerFifo
         /// <summary>The marker <see cref="AsyncChat.HoldInputUntilSent"/> queues: framing resumes when it reaches the head.</summary>
         internal bool IsResume;
 
+        /// <summary>A file region's unsent bytes as the queue counts them (<see cref="RegionBytes"/>).</summary>
+        internal long RegionPending;
+
         internal readonly int Length => Staged > 0 ? Staged : Data.Length;
 
         internal readonly bool IsBytes => !IsClose && !IsResume && Producer is null;
@@ -54,6 +59,9 @@ internal sealed class ProducerFifo
 
     /// <summary>The bytes queued as data (producers not yet pulled are not counted).</summary>
     internal long QueuedBytes => _queuedBytes;
+
+    /// <summary>The unsent bytes of the file regions queued (not in memory: counted by the water marks, not by <see cref="QueuedCost"/>).</summary>
+    internal long RegionBytes => _regionBytes;
 
     /// <summary>What the queue costs in memory: payload plus <see cref="EntryOverhead"/> per entry.</summary>
     internal long QueuedCost => _queuedBytes + ((long)_count * EntryOverhead);
@@ -74,6 +82,12 @@ internal sealed class ProducerFifo
     internal void Enqueue(in Entry entry)
     {
         _queuedBytes += entry.Length;
+        if (entry.Producer is FileRegion)
+        {
+            _regionBytes += entry.RegionPending;
+            _regions++;
+        }
+
         Grow();
         _items[(_head + _count) & (_items.Length - 1)] = entry;
         _count++;
@@ -156,12 +170,26 @@ internal sealed class ProducerFifo
         }
     }
 
+    /// <summary>The file region at the head sent <paramref name="count"/> more bytes.</summary>
+    internal void RegionSent(int count)
+    {
+        ref Entry head = ref _items[_head];
+        head.RegionPending -= count;
+        _regionBytes -= count;
+    }
+
     internal void DequeueFront()
     {
         ref Entry head = ref _items[_head];
         if (head.Staged > 0)
         {
             _staged.Consume(head.Staged);
+        }
+
+        if (head.Producer is FileRegion)
+        {
+            _regionBytes -= head.RegionPending;
+            _regions--;
         }
 
         _queuedBytes -= head.Length;
@@ -181,10 +209,20 @@ internal sealed class ProducerFifo
     /// <summary>Empties the queue and gives back everything it holds (the channel closed, or discarded its buffers).</summary>
     internal void Clear()
     {
+        while (_regions > 0 && _count > 0)
+        {
+            // Each file region ends once (its file closed, its callback told what was sent).
+            FileRegion? region = _items[_head].Producer as FileRegion;
+            DequeueFront();
+            region?.End();
+        }
+
         _staged.Clear();
         _count = 0;
         _head = 0;
         _queuedBytes = 0;
+        _regionBytes = 0;
+        _regions = 0;
         if (_items.Length > MinCapacity)
         {
             _items = new Entry[MinCapacity];

@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using Microsoft.Win32.SafeHandles;
 
 namespace Asyncore.Transport;
 
@@ -29,6 +30,30 @@ internal abstract class ChannelTransport
     /// <param name="error">Success, or the error the send failed with (WouldBlock when nothing was taken).</param>
     /// <returns>Bytes taken; meaningless when <paramref name="error"/> is not Success.</returns>
     internal abstract int Send(Dispatcher channel, ReadOnlySpan<byte> data, out SocketError error);
+
+    /// <summary>
+    /// Whether <see cref="SendFile"/> can send a file's bytes to this channel without copying them
+    /// through user memory (sendfile(2) on a plain socket). When false the channel reads the file into
+    /// a buffer and sends that.
+    /// </summary>
+    internal virtual bool SendsFiles => false;
+
+    /// <summary>Sends bytes of a file straight from the kernel's page cache, what the socket takes now.</summary>
+    /// <param name="channel">The channel.</param>
+    /// <param name="file">An open regular file.</param>
+    /// <param name="offset">The file's first byte to send.</param>
+    /// <param name="count">The most bytes to send.</param>
+    /// <param name="error">
+    /// Success; WouldBlock when the socket took nothing; OperationNotSupported when this file cannot be
+    /// sent so (the caller copies instead); or the socket's error.
+    /// </param>
+    /// <returns>Bytes taken, 0 when the file ends at <paramref name="offset"/>; meaningless when <paramref name="error"/> is not Success.</returns>
+    /// <exception cref="IOException">Reading the file failed.</exception>
+    internal virtual int SendFile(Dispatcher channel, SafeFileHandle file, long offset, int count, out SocketError error)
+    {
+        error = SocketError.OperationNotSupported;
+        return 0;
+    }
 
     /// <summary>
     /// Whether bytes a send took are still on their way to the socket: a close marker, a half-closed
