@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using Asyncore.Reactor;
 using Asyncore.Tests.Support;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 
 namespace Asyncore.Tests.Reactor;
 
@@ -246,7 +248,8 @@ public class MemoryReturnTests
     [Fact]
     public void OverRealSocketsAQuietLoopHandsBackOnceEvenWithoutATimeout()
     {
-        using var map = new SocketMap();
+        var logger = new FakeLogger();
+        using var map = new SocketMap { Logger = logger };
         map.MemoryReturn = new MemoryReturnOptions { GrowthBytes = 32 * MiB, QuietTime = TimeSpan.FromSeconds(1), MinimumInterval = TimeSpan.FromMinutes(5) };
         var pairs = new List<(Socket A, Socket B)>();
         try
@@ -295,6 +298,10 @@ public class MemoryReturnTests
             Assert.Equal(1, tracker.Returns);
             Assert.True(sw.Elapsed < TimeSpan.FromSeconds(10), $"handed back after {sw.Elapsed}");
             Assert.Equal(Deadline.Never, tracker.WakeDue);
+            var records = logger.Collector.GetSnapshot();
+            Assert.Contains(records, r => r.Level == LogLevel.Debug && r.Message.StartsWith("Memory: the managed heap grew", StringComparison.Ordinal));
+            FakeLogRecord handedBack = Assert.Single(records, r => r.Level == LogLevel.Information);
+            Assert.StartsWith("Memory handed back after a burst", handedBack.Message, StringComparison.Ordinal);
         }
         finally
         {
