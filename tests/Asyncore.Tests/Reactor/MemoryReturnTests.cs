@@ -4,6 +4,7 @@ using Asyncore.Reactor;
 using Asyncore.Tests.Support;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
+using Xunit.Abstractions;
 
 namespace Asyncore.Tests.Reactor;
 
@@ -13,7 +14,7 @@ namespace Asyncore.Tests.Reactor;
 /// never do; the rate limit holds), and once over real sockets, where a loop that waits without a
 /// timeout still wakes for it.
 /// </summary>
-public class MemoryReturnTests
+public class MemoryReturnTests(ITestOutputHelper output)
 {
     private const long MiB = 1024 * 1024;
     private static readonly long Second = Stopwatch.Frequency;
@@ -302,6 +303,7 @@ public class MemoryReturnTests
             Assert.Contains(records, r => r.Level == LogLevel.Debug && r.Message.StartsWith("Memory: the managed heap grew", StringComparison.Ordinal));
             FakeLogRecord handedBack = Assert.Single(records, r => r.Level == LogLevel.Information);
             Assert.StartsWith("Memory handed back after a burst", handedBack.Message, StringComparison.Ordinal);
+            output.WriteLine(handedBack.Message);
         }
         finally
         {
