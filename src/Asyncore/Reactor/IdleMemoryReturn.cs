@@ -12,8 +12,9 @@ namespace Asyncore.Reactor;
 /// <see cref="MemoryReturnOptions.GrowthBytes"/> past its quiet level; once the loop has been quiet
 /// for <see cref="MemoryReturnOptions.QuietTime"/> after it, the loop trims its own buffers and asks
 /// the runtime for a compacting collection, once. While a burst waits to be handed back, the loop's
-/// wait is cut to the moment it may be (<see cref="WakeDue"/>), so a loop that sleeps without a
-/// timeout still hands memory back; otherwise nothing here wakes the loop.
+/// wait is cut to the moment it may be (<see cref="WakeDue"/>), and after a second with events to
+/// the next tick, so a loop that sleeps without a timeout still sees a burst's last pass and hands
+/// memory back; a loop that stays idle is never woken.
 /// </summary>
 internal sealed class IdleMemoryReturn
 {
@@ -35,6 +36,7 @@ internal sealed class IdleMemoryReturn
     private long _lastBusy;
     private long _lastReturn = long.MinValue;
     private bool _burst;
+    private bool _enabled;
     private int _channels;
     private int _peakChannels;
 
@@ -62,7 +64,10 @@ internal sealed class IdleMemoryReturn
     /// <summary>Whether a burst was seen and waits for the loop to go quiet.</summary>
     internal bool BurstPending => _burst;
 
-    /// <summary>When the loop should wake to hand a pending burst back (Stopwatch ticks), <see cref="Deadline.Never"/> when none is pending.</summary>
+    /// <summary>
+    /// When the loop should wake (Stopwatch ticks): to hand a pending burst back, or for one more tick
+    /// after a second with events; <see cref="Deadline.Never"/> once a quiet tick found nothing pending.
+    /// </summary>
     internal long WakeDue { get; private set; } = Deadline.Never;
 
     /// <summary>The end of a pass that saw <paramref name="events"/> events, at <paramref name="now"/>, with <paramref name="channels"/> in the map: two stores, an add and a compare unless a tick is due.</summary>
@@ -73,6 +78,12 @@ internal sealed class IdleMemoryReturn
         if (now >= _nextTick)
         {
             Tick(now);
+        }
+        else if (events > 0 && _enabled && _nextTick < WakeDue)
+        {
+            // Activity since the last tick: come back for the next one even if nothing else wakes
+            // the loop, so the last pass of a burst (channels closing, the heap grown) is looked at.
+            WakeDue = _nextTick;
         }
     }
 
@@ -85,6 +96,7 @@ internal sealed class IdleMemoryReturn
         _tickStart = now;
         long events = _events;
         _events = 0;
+        _enabled = o.Enabled;
         if (!o.Enabled)
         {
             _burst = false;

@@ -75,7 +75,7 @@ public class MemoryReturnTests(ITestOutputHelper output)
         Assert.Equal(1, rig.Trims);
         Assert.Equal(1, rig.Collections);
         Assert.False(rig.Return.BurstPending);
-        Assert.Equal(Deadline.Never, rig.Return.WakeDue);
+        Assert.True(rig.Return.WakeDue <= rig.Now + Second); // no burst waits: at most the next tick, after a second with events
 
         rig.Run(120, 1);                        // idle afterwards: nothing more
         Assert.Equal(1, rig.Return.Returns);
@@ -118,6 +118,44 @@ public class MemoryReturnTests(ITestOutputHelper output)
         Assert.Equal(2, rig.Return.Returns);
         rig.Run(120, 0);
         Assert.Equal(2, rig.Return.Returns);
+    }
+
+    [Fact]
+    public void TheLastPassOfABurstIsLookedAtEvenWhenTheLoopThenSleepsWithoutATimeout()
+    {
+        var rig = new Rig();
+        rig.Run(2, 0);
+        rig.Channels = 201;
+        rig.Run(3, 2000, heap: 200 * MiB);
+        rig.Run(10, 0);
+        Assert.Equal(1, rig.Return.Returns);    // handed back while the channels were still here
+        Assert.Equal(Deadline.Never, rig.Return.WakeDue);
+
+        // One pass in which the channels leave, then the loop sleeps until it is told to wake.
+        long left = rig.Now += Second / 10;     // between two ticks
+        rig.Channels = 1;
+        rig.Return.AfterPass(rig.Now, 200, rig.Channels);
+        for (int wakes = 0; rig.Return.Returns < 2 && wakes < 10; wakes++)
+        {
+            Assert.NotEqual(Deadline.Never, rig.Return.WakeDue); // without it an idle loop would sleep forever
+            rig.Now = Math.Max(rig.Now, rig.Return.WakeDue);
+            rig.Return.AfterPass(rig.Now, 0, rig.Channels);
+        }
+
+        Assert.Equal(2, rig.Return.Returns);
+        Assert.True(rig.Now - left <= 31 * Second);
+        Assert.Equal(Deadline.Never, rig.Return.WakeDue);
+    }
+
+    [Fact]
+    public void AnIdleLoopIsNeverWoken()
+    {
+        var rig = new Rig();
+        rig.Run(3, 100);                        // some activity, no burst
+        rig.Run(1, 0);                          // one quiet tick after it
+        Assert.Equal(Deadline.Never, rig.Return.WakeDue);
+        rig.Run(60, 0);
+        Assert.Equal(Deadline.Never, rig.Return.WakeDue);
     }
 
     [Fact]
