@@ -5,8 +5,8 @@ namespace Asyncore;
 /// managed heap has grown <see cref="GrowthBytes"/> past its quiet level and the loop has then seen
 /// at most <see cref="QuietEventsPerSecond"/> events a second for <see cref="QuietTime"/>, the loop
 /// trims its own buffers once and asks the runtime for a full, compacting collection that returns
-/// the freed memory to the operating system. It never runs while the loop is busy, and at most once
-/// per <see cref="MinimumInterval"/> (the collection at most once per interval in the whole process).
+/// the freed memory to the operating system. It never runs while the loop is busy, at most once
+/// per <see cref="MinimumInterval"/> per loop, and collections of the process's loops are at least <see cref="QuietTime"/> apart.
 /// </summary>
 /// <remarks>
 /// The collection blocks the loop's thread for as long as a full compacting collection takes (tens
@@ -47,7 +47,7 @@ public sealed class MemoryReturnOptions
         set => _quietEventsPerSecond = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "zero or more");
     }
 
-    /// <summary>The least time between two hand-backs of this loop, and between two collections asked for by any loop of the process (default 30 s; zero or more).</summary>
+    /// <summary>The least time between two hand-backs of this loop (default 30 s; zero or more). Collections asked for by the loops of one process are at least <see cref="QuietTime"/> apart; a loop refused one tries again a second later.</summary>
     public TimeSpan MinimumInterval
     {
         get => _minimumInterval;

@@ -156,8 +156,8 @@ internal sealed class IdleMemoryReturn
         long allowedFrom = _lastReturn == long.MinValue ? long.MinValue : Deadline.After(_lastReturn, o.MinimumInterval);
         if (now >= quietFrom && now >= allowedFrom)
         {
-            HandBack(now, o);
-            WakeDue = Deadline.Never;
+            // Refused when another loop of the process collected moments ago: try again next tick.
+            WakeDue = HandBack(now, o) ? Deadline.Never : _nextTick;
         }
         else
         {
@@ -165,7 +165,8 @@ internal sealed class IdleMemoryReturn
         }
     }
 
-    private void HandBack(long now, MemoryReturnOptions o)
+    /// <returns>False when the collection was refused (another loop's ran within the process's interval): the burst stays pending.</returns>
+    private bool HandBack(long now, MemoryReturnOptions o)
     {
         long started = Stopwatch.GetTimestamp();
         long before = _heap();
@@ -173,7 +174,11 @@ internal sealed class IdleMemoryReturn
         bool collected = false;
         if (o.Collection != MemoryReturnCollection.None)
         {
-            collected = Collect(o.Collection, o.MinimumInterval);
+            collected = Collect(o.Collection, o.QuietTime);
+            if (!collected)
+            {
+                return false;
+            }
         }
 
         long after = _heap();
@@ -189,9 +194,10 @@ internal sealed class IdleMemoryReturn
         _burst = false;
         _lastReturn = now;
         Returns++;
+        return true;
     }
 
-    /// <summary>One collection for every loop of the process (the heap is the process's): none when another loop asked for one within <paramref name="interval"/>.</summary>
+    /// <summary>One collection for every loop of the process (the heap is the process's): none when another loop's ran within <paramref name="interval"/> (the quiet time), so loops that go quiet together collect once.</summary>
     private static bool CollectForTheProcess(MemoryReturnCollection how, TimeSpan interval)
     {
         long now = Deadline.Now;

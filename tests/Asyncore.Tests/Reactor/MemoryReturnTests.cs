@@ -29,6 +29,7 @@ public class MemoryReturnTests(ITestOutputHelper output)
         public int Channels = 1;
         public int Trims;
         public int Collections;
+        public bool Refuse;
 
         public Rig()
         {
@@ -36,6 +37,11 @@ public class MemoryReturnTests(ITestOutputHelper output)
             {
                 Collect = (_, _) =>
                 {
+                    if (Refuse)
+                    {
+                        return false;
+                    }
+
                     Collections++;
                     Heap = 12 * MiB;
                     return true;
@@ -145,6 +151,23 @@ public class MemoryReturnTests(ITestOutputHelper output)
         Assert.Equal(2, rig.Return.Returns);
         Assert.True(rig.Now - left <= 31 * Second);
         Assert.Equal(Deadline.Never, rig.Return.WakeDue);
+    }
+
+    [Fact]
+    public void ACollectionRefusedBecauseAnotherLoopJustRanOneIsTriedAgain()
+    {
+        var rig = new Rig();
+        rig.Run(2, 0);
+        rig.Run(2, 1000, heap: 100 * MiB);
+        rig.Refuse = true;                      // another loop of the process collected moments ago
+        rig.Run(8, 0);
+        Assert.Equal(0, rig.Return.Returns);
+        Assert.True(rig.Return.BurstPending);
+        Assert.True(rig.Return.WakeDue <= rig.Now + Second);
+        rig.Refuse = false;
+        rig.Run(1.2, 0);
+        Assert.Equal(1, rig.Return.Returns);
+        Assert.Equal(1, rig.Collections);
     }
 
     [Fact]
