@@ -196,6 +196,13 @@ internal sealed class SegmentBuffer
         ArrayPool<byte>.Shared.Return(segment);
     }
 
+    /// <summary>Lets the idle segments cached on this thread go (a loop handing memory back after a burst).</summary>
+    internal static void TrimThreadCache()
+    {
+        t_cache = null;
+        t_cached = 0;
+    }
+
     /// <summary>An array element that holds a segment: storing into a struct's field skips the covariance check a store into a <c>byte[][]</c> pays.</summary>
     private struct Slot
     {

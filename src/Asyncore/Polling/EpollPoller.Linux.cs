@@ -258,6 +258,16 @@ internal sealed class EpollPoller : IPoller
         return rc == 0 ? 0 : Marshal.GetLastPInvokeError();
     }
 
+    /// <summary>Shrinks the event buffer to what the set needs now (it grows again on the next wait that needs more).</summary>
+    public void Trim()
+    {
+        int want = Math.Max(64, _known);
+        if (_capacity > 2 * want)
+        {
+            Grow(want);
+        }
+    }
+
     private unsafe void Grow(int capacity)
     {
         if (_events != 0)

@@ -35,6 +35,11 @@ internal interface IPoller : IDisposable
     {
     }
 
+    /// <summary>Shrinks buffers grown for a larger set than the backend watches now (a loop handing memory back after a burst).</summary>
+    void Trim()
+    {
+    }
+
     /// <summary>Makes the transport a channel's bytes go through on this backend (the socket's own, or the ring's).</summary>
     Transport.ChannelTransport TransportFor(Dispatcher channel);
 

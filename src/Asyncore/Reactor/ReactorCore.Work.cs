@@ -69,7 +69,13 @@ internal sealed partial class ReactorCore
     /// <summary>The wait a pass may take: <paramref name="timeoutMs"/> (negative: forever), cut to the next deadline.</summary>
     private int TimeoutUntilNextTimer(int timeoutMs)
     {
-        if (!_timers.TryPeekDue(out long due))
+        long due = _timers.TryPeekDue(out long timer) ? timer : Deadline.Never;
+        if (_memoryReturn is { WakeDue: var memory } && memory < due)
+        {
+            due = memory; // a burst waits to be handed back once the loop is quiet
+        }
+
+        if (due == Deadline.Never)
         {
             return timeoutMs;
         }

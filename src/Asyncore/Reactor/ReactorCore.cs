@@ -247,6 +247,7 @@ internal sealed partial class ReactorCore : IDisposable
         // work: this pass only looks, it does not sleep, so the caller sees the change at once.
         int timeoutMs = ranPosted || _closedElsewhere.Count > 0 ? 0 : TimeoutUntilNextTimer(timeout < 0 ? -1 : (int)Math.Min(int.MaxValue, timeout * 1000));
         Span<PollEvent> events = Wait(poller, timeoutMs);
+        int eventCount = events.Length;
 
         _passNow = Deadline.Now;
         _clockFresh = true;
@@ -302,6 +303,7 @@ internal sealed partial class ReactorCore : IDisposable
                 }
 
                 Drain?.AtPassEnd();
+                MemoryAfterPass(eventCount);
                 if (exit is not null)
                 {
                     System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(exit);
