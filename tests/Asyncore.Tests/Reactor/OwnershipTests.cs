@@ -380,6 +380,11 @@ public class OwnershipTests
         var ready = new TaskCompletionSource<Acceptor>(TaskCreationOptions.RunContinuationsAsynchronously);
         map.Post(() => ready.SetResult(new Acceptor(map, (s, m) => new Echo(s, m))));
         Acceptor acceptor = await ready.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        // Posted work runs at the start of a pass, before the pass makes its backend: once a second
+        // Post has run, the pass that made the acceptor's ring (or epoll set) is over.
+        var passed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        map.Post(passed.SetResult);
+        await passed.Task.WaitAsync(TimeSpan.FromSeconds(10));
 
         var timer = Assert.Throws<InvalidOperationException>(() => map.CallLater(TimeSpan.FromSeconds(1), () => { }));
         Assert.Contains("CallLater", timer.Message);
