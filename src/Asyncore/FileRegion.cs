@@ -40,15 +40,10 @@ public sealed class FileRegion : IProducer, IDisposable
     /// <param name="ownsFile">Whether the region closes <paramref name="file"/> when it ends (otherwise the caller keeps it open until then).</param>
     /// <param name="completed">Called once when the region ends, with the region (<see cref="Transferred"/>, <see cref="CameUpShort"/>).</param>
     public FileRegion(SafeFileHandle file, long offset, long count, bool ownsFile = true, Action<FileRegion>? completed = null)
+        : this(offset, count, ownsFile, completed)
     {
         ArgumentNullException.ThrowIfNull(file);
-        ArgumentOutOfRangeException.ThrowIfNegative(offset);
-        ArgumentOutOfRangeException.ThrowIfNegative(count);
         _file = file;
-        Offset = offset;
-        Count = count;
-        _ownsFile = ownsFile;
-        _completed = completed;
     }
 
     /// <summary>
@@ -61,11 +56,16 @@ public sealed class FileRegion : IProducer, IDisposable
     /// <param name="ownsFile">Whether the region closes the file it opened when it ends.</param>
     /// <param name="completed">Called once when the region ends, with the region.</param>
     public FileRegion(Func<SafeFileHandle?> open, long offset, long count, bool ownsFile = true, Action<FileRegion>? completed = null)
+        : this(offset, count, ownsFile, completed)
     {
         ArgumentNullException.ThrowIfNull(open);
+        _open = open;
+    }
+
+    private FileRegion(long offset, long count, bool ownsFile, Action<FileRegion>? completed)
+    {
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
         ArgumentOutOfRangeException.ThrowIfNegative(count);
-        _open = open;
         Offset = offset;
         Count = count;
         _ownsFile = ownsFile;
