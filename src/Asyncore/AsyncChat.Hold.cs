@@ -97,11 +97,9 @@ public abstract partial class AsyncChat
             return;
         }
 
-        _reading = true;
         try
         {
-            AsyncChat self = this;
-            _framer.Feed(ref self);
+            Frame();
         }
         catch (ExitNowException)
         {
@@ -109,21 +107,10 @@ public abstract partial class AsyncChat
         }
         catch (Exception e)
         {
-            EventDispatch.Fail(this, e);
-        }
-        finally
-        {
-            _reading = false;
+            EventDispatch.Fail(this, e); // the read path's rule: the channel's HandleError
         }
 
-        if (Fileno < 0)
-        {
-            _framer.Release();
-        }
-        else
-        {
-            _framer.ReleaseIfEmpty();
-        }
+        ReleaseReadBuffer();
     }
 
     /// <summary>A hold ends with the queue (closed, discarded, a new socket).</summary>

@@ -229,6 +229,12 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
         {
         }
 
+        ReleaseReadBuffer();
+    }
+
+    /// <summary>Gives the receive buffer back to the pool once nothing is carried (at once after a close).</summary>
+    private void ReleaseReadBuffer()
+    {
         if (Fileno < 0)
         {
             _framer.Release();
@@ -236,6 +242,21 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
         else
         {
             _framer.ReleaseIfEmpty();
+        }
+    }
+
+    /// <summary>Frames the unread bytes; <see cref="Close"/> from a callback halts the framer instead of releasing its buffer under it.</summary>
+    private void Frame()
+    {
+        _reading = true;
+        try
+        {
+            AsyncChat self = this;
+            _framer.Feed(ref self);
+        }
+        finally
+        {
+            _reading = false;
         }
     }
 
@@ -271,16 +292,7 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
         taken += n;
         if (_proxy is null || TakeProxyHeader())
         {
-            _reading = true;
-            try
-            {
-                AsyncChat self = this;
-                _framer.Feed(ref self);
-            }
-            finally
-            {
-                _reading = false;
-            }
+            Frame();
         }
 
         // Full: more is probably waiting. Stop once the channel closed (Close leaves the Open state) or

@@ -104,7 +104,7 @@ public partial class Dispatcher
     }
 
     /// <summary>Whether the transport can send a file without a copy for this channel: in the clear, through the library's own <see cref="Send"/>.</summary>
-    private protected bool SendsFilesNow => _tls is null && Socket is not null && SendKind.IsLibraryOwned(this) && Transport.SendsFiles;
+    private protected bool SendsFilesNow => _tls is null && Socket is not null && PredicateKind.SendIsLibraryOwned(this) && Transport.SendsFiles;
 
     /// <summary>
     /// Sends bytes of a file through the transport: bytes taken (0: the file ends at
