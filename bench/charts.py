@@ -7,6 +7,7 @@ contenders in one test:
 
     bench/charts.py cpu  OUT.svg RESULTS.tsv [MORE.tsv ...]   # server CPU per request against nginx, h2o, redis-server, Kestrel
     bench/charts.py bulk OUT.svg RESULTS.tsv [MORE.tsv ...]   # bulk throughput against the C read/write copy
+    bench/charts.py files OUT.svg FILES.tsv [MORE.tsv ...]    # bench/files.sh: file serving CPU per request against nginx and h2o
 
 A pair whose contenders are not both in the files is left out. The chart names the passes it
 was drawn from. Standard library only.
@@ -98,10 +99,44 @@ def svg(title, subtitle, rows, better):
     return "\n".join(out) + "\n"
 
 
+TARGETS = [("1k", "1 KiB"), ("64k", "64 KiB"), ("1m", "1 MiB"), ("page", "built-in page")]
+
+
+def files_rows(paths):
+    """Per-pass ratios of server CPU per request from bench/files.sh's TSVs: ours (epoll, io_uring) over nginx and h2o."""
+    import csv
+
+    per_pass = {}  # (file, pass, target, server) -> CPU us per request
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            for row in csv.reader((line for line in f if not line.startswith("#")), delimiter="\t"):
+                if len(row) > 6 and row[6]:
+                    per_pass[(path, row[0], row[1], row[2])] = float(row[6])
+    rows = []
+    for target, name in TARGETS:
+        for ours in ("epoll", "io_uring"):
+            for peer in ("nginx", "h2o"):
+                values = [cpu / per_pass[(p, n, t, peer)] for (p, n, t, s), cpu in per_pass.items()
+                          if t == target and s == ours and per_pass.get((p, n, t, peer))]
+                if values:
+                    rows.append((f"{name}, {ours} ÷ {peer}", statistics.median(values), len(values)))
+    return rows
+
+
 def main():
-    if len(sys.argv) < 4 or sys.argv[1] not in ("cpu", "bulk"):
+    if len(sys.argv) < 4 or sys.argv[1] not in ("cpu", "bulk", "files"):
         sys.exit(__doc__)
     kind, out, paths = sys.argv[1], sys.argv[2], sys.argv[3:]
+    if kind == "files":
+        rows = files_rows(paths)
+        if not rows:
+            sys.exit("no file-serving runs with both ours and a peer in those files")
+        passes = ", ".join(Path(p).stem for p in paths)
+        Path(out).write_text(svg("File serving: server CPU per request, Asyncore ÷ peer",
+                                 f"median of per-pass ratios, wrk -t1 -c16; {passes}", rows, "lower"), encoding="utf-8")
+        for label, median, n in rows:
+            print(f"{label}\t{median:.2f}\t({n})")
+        return
     table = rounds(paths)
     passes = ", ".join(Path(p).stem for p in paths)
     bars, metric = (CPU_BARS, "cpu") if kind == "cpu" else (BULK_BARS, "rate")
