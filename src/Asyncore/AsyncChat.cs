@@ -344,7 +344,7 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
     /// <summary>True while output is queued or the channel is not yet connected.</summary>
     /// <returns>Whether to watch for writing.</returns>
     /// <remarks>Python: async_chat.writable()</remarks>
-    public override bool Writable() => TlsWritable(_fifo.Count > 0) || !Connected;
+    public override bool Writable() => TlsWritable(_fifo.Count > 0 && !RegionWaitsForTransport) || !Connected;
 
     /// <summary>
     /// Closes the channel: sends first what was pushed earlier in this pass, then ends every timer
