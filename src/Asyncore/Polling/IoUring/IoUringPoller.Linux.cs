@@ -152,13 +152,6 @@ internal sealed unsafe partial class IoUringPoller : IPoller
         w.KernelMask = PollFlags.None;
         _senders.Remove(fd, out IoUringSender? sender);
         _receivers.Remove(fd, out IoUringReceiver? receiver);
-        bool fileBusy = false;
-        if (_fileSenders.Remove(fd, out IoUringFileSender? file))
-        {
-            fileBusy = file.Busy;
-            ForgetFile(file, sender); // before the socket closes: a file send in flight names it
-        }
-
         if (!_ring.UsableHere)
         {
             if (receiver is not null)
@@ -172,7 +165,7 @@ internal sealed unsafe partial class IoUringPoller : IPoller
             armed |= DetachReceiver(receiver);
         }
 
-        if (!armed && sender is null && !fileBusy)
+        if (!armed && sender is null)
         {
             return;
         }
@@ -284,16 +277,6 @@ internal sealed unsafe partial class IoUringPoller : IPoller
                 continue;
             }
 
-            if ((generation & (SendBit | FileBit)) == (SendBit | FileBit))
-            {
-                if (FileCompleted(cqe, fd, generation) is var fileFlags && fileFlags != PollFlags.None)
-                {
-                    ready[written++] = new PollEvent(fd, fileFlags);
-                }
-
-                continue;
-            }
-
             if ((generation & SendBit) != 0)
             {
                 if (SendCompleted(cqe, fd, generation) is { } flags2 && flags2 != PollFlags.None)
@@ -389,7 +372,7 @@ internal sealed unsafe partial class IoUringPoller : IPoller
     /// <summary>A fresh generation, never 0 and never with <see cref="SendBit"/> or <see cref="RecvBit"/>.</summary>
     private uint NextGeneration()
     {
-        _generation = (_generation + 1) & ~(SendBit | RecvBit | LargeRecvBit | FileBit | FileReadBit);
+        _generation = (_generation + 1) & ~(SendBit | RecvBit | LargeRecvBit);
         if (_generation == 0)
         {
             _generation = 1;
@@ -407,7 +390,6 @@ internal sealed unsafe partial class IoUringPoller : IPoller
         ulong epoch = _ring.Epoch;
         bool disposed = _ring.Disposed;
         _ring.Dispose();
-        DisposeFiles();
         DisposeSends(epoch, disposed);
         if (quiet)
         {

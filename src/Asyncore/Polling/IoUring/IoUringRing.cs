@@ -185,12 +185,6 @@ internal sealed unsafe class IoUringRing : IDisposable
         return ref sqe;
     }
 
-    /// <summary>Entries that can be taken before a full ring is handed to the kernel.</summary>
-    internal uint FreeEntries => _sqEntries - (_sqLocalTail - Volatile.Read(ref *_sqHead));
-
-    /// <summary>Whether <paramref name="sqe"/> is the entry taken last and not handed to the kernel yet (an entry linked to it would follow it).</summary>
-    internal bool IsLastTaken(Libc.IoUringSqe* sqe) => _unsubmitted > 0 && sqe == &_sqes[(_sqLocalTail - 1) & _sqMask];
-
     /// <summary>Hands the taken entries to the kernel without waiting (and, with deferred task work, runs what completed).</summary>
     internal void Submit() => Enter(0, -1, getEvents: true);
 

@@ -40,7 +40,6 @@ internal static partial class Libc
     internal const byte IORING_OP_POLL_ADD = 6;
     internal const byte IORING_OP_POLL_REMOVE = 7;
     internal const byte IORING_OP_ASYNC_CANCEL = 14;
-    internal const byte IORING_OP_READ = 22;
     internal const byte IORING_OP_SEND = 26;
     internal const byte IORING_OP_RECV = 27;
 
@@ -56,7 +55,6 @@ internal static partial class Libc
     internal const int IORING_CQE_BUFFER_SHIFT = 16;
 
     // sqe.flags
-    internal const byte IOSQE_IO_LINK = 1 << 2;
     internal const byte IOSQE_BUFFER_SELECT = 1 << 5;
     internal const byte IOSQE_CQE_SKIP_SUCCESS = 1 << 6;
 

@@ -20,7 +20,6 @@ internal sealed class RingTransport(IoUringPoller ring) : ChannelTransport
 {
     private IoUringSender? _send;
     private IoUringReceiver? _recv;
-    private IoUringFileSender? _file;
 
     /// <summary>Whether the channel has read through the ring (tests).</summary>
     internal bool HasReceiver => _recv is not null;
@@ -68,7 +67,7 @@ internal sealed class RingTransport(IoUringPoller ring) : ChannelTransport
         return channel.Registration is { } reg && (ring.CompletionsUntaken || ring.ReceiverFor(reg.Fd, channel.PollOwner) is { HasInput: true });
     }
 
-    /// <summary>Whether bytes a send took (or a file send) are still on their way through the ring; the channel then hears a write event when they complete.</summary>
+    /// <summary>Whether bytes a send took are still on their way through the ring; the channel then hears a write event when they complete.</summary>
     internal override bool SendPending(Dispatcher channel)
     {
         if (_send is { InFlight: true, Detached: false } s)
@@ -77,60 +76,29 @@ internal sealed class RingTransport(IoUringPoller ring) : ChannelTransport
             return true;
         }
 
-        return _file is { Busy: true, Detached: false };
+        return false;
     }
 
-    /// <summary>The ring sends files (a READ linked to a SEND); a channel it does not send for gets sendfile(2).</summary>
-    internal override bool SendsFiles => true;
+    /// <summary>A file region goes out with sendfile(2) on the channel's socket once none of its bytes are in the ring.</summary>
+    internal override bool SendsFiles => SocketTransport.Instance.SendsFiles;
 
     /// <summary>
-    /// A step of a file region through the ring: the bytes the pair that completed for
-    /// <paramref name="offset"/> sent, or would-block while a pair runs (the channel hears a write event
-    /// when it is through). A channel the ring does not send for (its own predicates, or the map used
-    /// from another thread) gets sendfile(2) once nothing of its own is in the ring.
+    /// sendfile(2) on the channel's socket, as on epoll, once none of the channel's bytes are in the
+    /// ring: a SEND the kernel has not seen yet (the answer's head, pushed in the same pass) is taken
+    /// back and sent with send(2) first; a SEND in the kernel makes this would-block, and its
+    /// completion is the channel's write event. A full socket (EAGAIN) is waited for with the ring's
+    /// poll, as any would-block send is.
     /// </summary>
     internal override int SendFile(Dispatcher channel, SafeFileHandle file, long offset, int count, out SocketError error)
     {
-        error = SocketError.Success;
-        IoUringSender? s = _send is { Detached: false } live ? live : null;
-        IoUringFileSender? f = _file is { Detached: false } liveFile ? liveFile : null;
-        if (!ring.UsableHere || !channel.RingMaySend || channel.Registration is not { } reg)
+        if (_send is { Detached: false, InFlight: true } s && (!ring.UsableHere || !ring.SendUnsubmittedNow(s)))
         {
-            if (s is { InFlight: true } || f is { Busy: true })
-            {
-                if (s is not null)
-                {
-                    s.Notify = true;
-                }
-
-                error = SocketError.WouldBlock; // bytes in the ring go first
-                return 0;
-            }
-
-            return SocketTransport.Instance.SendFile(channel, file, offset, count, out error);
-        }
-
-        _send = s ??= ring.SenderFor(reg.Fd, channel.PollOwner);
-        _file = f ??= ring.FileSenderFor(reg.Fd, channel.PollOwner);
-        if (s.Error != 0)
-        {
-            error = SocketErrorOf(s.Error);
+            s.Notify = true;
+            error = SocketError.WouldBlock; // bytes in the ring go first
             return 0;
         }
 
-        int n = ring.SendFile(f, s, file, offset, count, out int errno);
-        if (n >= 0)
-        {
-            return n;
-        }
-
-        error = n switch
-        {
-            Dispatcher.WouldBlock => SocketError.WouldBlock,
-            IoUringPoller.FileNotReadable => SocketError.OperationNotSupported,
-            _ => SocketErrorOf(errno),
-        };
-        return 0;
+        return SocketTransport.Instance.SendFile(channel, file, offset, count, out error);
     }
 
     /// <returns>False when the plain recv(2) path applies.</returns>
@@ -220,12 +188,6 @@ internal sealed class RingTransport(IoUringPoller ring) : ChannelTransport
         if (s.Error != 0)
         {
             error = SocketErrorOf(s.Error);
-            return true;
-        }
-
-        if (_file is { Busy: true, Detached: false })
-        {
-            error = SocketError.WouldBlock; // a file's bytes in the ring go first; their completion is a write event
             return true;
         }
 
