@@ -1,5 +1,3 @@
-using Asyncore.Interop;
-
 namespace Asyncore.Polling;
 
 /// <content>File regions on the ring's channels: sent with sendfile(2) once none of the channel's bytes are in the ring (see docs/design.md, "File regions on io_uring").</content>
