@@ -9,6 +9,13 @@ public abstract partial class AsyncChat
     /// <summary>The most bytes one sendfile(2) call is asked for, so one fast reader cannot hold the loop (nginx's <c>sendfile_max_chunk</c>, 2 MiB).</summary>
     internal const int SendFileChunk = 2 * 1024 * 1024;
 
+    /// <summary>
+    /// The file region at the head of the queue waits for the transport (the ring sends part of it, or
+    /// the bytes before it): the channel hears a write event when that is through, so the socket's
+    /// readiness is not watched meanwhile.
+    /// </summary>
+    private bool RegionWaitsForTransport => _fifo.First.Producer is FileRegion && TransportSendPending();
+
     /// <summary>Queues <paramref name="region"/> behind what is queued (PushWithProducer's path for a region).</summary>
     private void QueueRegion(FileRegion region)
     {

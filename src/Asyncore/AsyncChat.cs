@@ -343,8 +343,12 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
 
     /// <summary>True while output is queued or the channel is not yet connected.</summary>
     /// <returns>Whether to watch for writing.</returns>
-    /// <remarks>Python: async_chat.writable()</remarks>
-    public override bool Writable() => TlsWritable(_fifo.Count > 0) || !Connected;
+    /// <remarks>
+    /// Python: async_chat.writable(). On io_uring, a <see cref="FileRegion"/> at the head that waits for
+    /// the ring to finish sending the bytes before it is not watched for writing: the ring's completion
+    /// is the channel's write event.
+    /// </remarks>
+    public override bool Writable() => TlsWritable(_fifo.Count > 0 && !RegionWaitsForTransport) || !Connected;
 
     /// <summary>
     /// Closes the channel: sends first what was pushed earlier in this pass, then ends every timer

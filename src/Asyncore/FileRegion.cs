@@ -7,7 +7,7 @@ namespace Asyncore;
 /// A part of a file to send, queued with <see cref="AsyncChat.PushWithProducer"/> like any producer
 /// (Netty's <c>FileRegion</c>, nginx's file buffer). When it reaches the head of the queue the
 /// channel's transport sends it without copying it through user memory (sendfile(2) on a plain
-/// socket under select, poll(2) and epoll); where that does not apply (TLS, io_uring, a
+/// socket under select, poll(2), epoll and io_uring); where that does not apply (TLS, a
 /// <see cref="Dispatcher.Send"/> override, other systems) the channel reads it in blocks of
 /// <see cref="BlockSize"/> into a pooled buffer and sends them through <see cref="Dispatcher.Send"/>.
 /// Its unsent bytes count towards <see cref="AsyncChat.OutgoingBytes"/> and the water marks.

@@ -68,9 +68,15 @@ public sealed class FileServingTests : IDisposable
         head.Split("\r\n").FirstOrDefault(l => l.StartsWith(name + ": ", StringComparison.OrdinalIgnoreCase))?[(name.Length + 2)..] ?? "";
 
     [Fact]
-    public void PipelinedLargeFilesArriveByteForByte()
+    public void PipelinedLargeFilesArriveByteForByte() => PipelinedLargeFilesArriveByteForByteOn(PollerKind.Default);
+
+    /// <summary>On io_uring the file bodies go out with sendfile(2) between heads the ring sends.</summary>
+    [RingFact]
+    public void PipelinedLargeFilesArriveByteForByteOnIoUring() => PipelinedLargeFilesArriveByteForByteOn(PollerKind.IoUring);
+
+    private void PipelinedLargeFilesArriveByteForByteOn(PollerKind kind)
     {
-        using var server = new HttpTestServer(_root, o => o with { Quiet = true });
+        using var server = new HttpTestServer(_root, o => o with { Quiet = true }, kind);
         byte[] stream = server.RawBytes(Encoding.ASCII.GetBytes(
             "GET /a.bin HTTP/1.1\r\nHost: x\r\n\r\n" +
             "GET /b.bin HTTP/1.1\r\nHost: x\r\n\r\n" +

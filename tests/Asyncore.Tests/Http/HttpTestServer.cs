@@ -13,12 +13,12 @@ internal sealed class HttpTestServer : IDisposable
     private readonly StringWriter _log = new();
     private readonly LoopThread _loop;
 
-    public HttpTestServer(string? root = null, Func<HttpServerOptions, HttpServerOptions>? configure = null)
+    public HttpTestServer(string? root = null, Func<HttpServerOptions, HttpServerOptions>? configure = null, PollerKind kind = PollerKind.Default)
     {
         var options = new HttpServerOptions { Root = root, Log = TextWriter.Synchronized(_log) };
         options = configure?.Invoke(options) ?? options;
         HttpServer? server = null;
-        _loop = new LoopThread(map => server = new HttpServer(new IPEndPoint(IPAddress.Loopback, 0), options, map));
+        _loop = new LoopThread(map => server = new HttpServer(new IPEndPoint(IPAddress.Loopback, 0), options, map), kind);
         Server = server!;
     }
 

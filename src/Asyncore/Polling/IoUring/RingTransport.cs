@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Runtime.Versioning;
 using Asyncore.Transport;
+using Microsoft.Win32.SafeHandles;
 
 namespace Asyncore.Polling;
 
@@ -76,6 +77,28 @@ internal sealed class RingTransport(IoUringPoller ring) : ChannelTransport
         }
 
         return false;
+    }
+
+    /// <summary>A file region goes out with sendfile(2) on the channel's socket once none of its bytes are in the ring.</summary>
+    internal override bool SendsFiles => SocketTransport.Instance.SendsFiles;
+
+    /// <summary>
+    /// sendfile(2) on the channel's socket, as on epoll, once none of the channel's bytes are in the
+    /// ring: a SEND the kernel has not seen yet (the answer's head, pushed in the same pass) is taken
+    /// back and sent with send(2) first; a SEND in the kernel makes this would-block, and its
+    /// completion is the channel's write event. A full socket (EAGAIN) is waited for with the ring's
+    /// poll, as any would-block send is.
+    /// </summary>
+    internal override int SendFile(Dispatcher channel, SafeFileHandle file, long offset, int count, out SocketError error)
+    {
+        if (_send is { Detached: false, InFlight: true } s && (!ring.UsableHere || !ring.SendUnsubmittedNow(s)))
+        {
+            s.Notify = true;
+            error = SocketError.WouldBlock; // bytes in the ring go first
+            return 0;
+        }
+
+        return SocketTransport.Instance.SendFile(channel, file, offset, count, out error);
     }
 
     /// <returns>False when the plain recv(2) path applies.</returns>
