@@ -408,7 +408,7 @@ public abstract partial class AsyncChat : IPassEndHook
     /// in the clear, through the library's own <see cref="Dispatcher.Send"/> (an override sees
     /// CPython's block sizes). The peer sees the same bytes in the same order.
     /// </summary>
-    private bool Gathers => !TlsStarted && PredicateKind.SendIsLibraryOwned(this);
+    private bool Gathers => _ownsSend && !TlsStarted;
 
     /// <summary>
     /// The bytes to send next, with a byte entry at the head. A head of staged bytes, or of memory
