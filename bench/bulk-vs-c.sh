@@ -21,7 +21,7 @@ out=bench/results/bulk-vs-c-$stamp.md
 work=$(mktemp -d /tmp/bulk-vs-c.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cc -O2 -Wall -o "$work/rawbulk" "$src"
-dotnet publish samples/Bulk -c Release -o "$work/ours" -v q --nologo >/dev/null
+dotnet publish samples/Bulk -c Release -o "$work/ours" -v q --nologo --disable-build-servers >/dev/null
 bytes=$((1 << 30))
 
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }

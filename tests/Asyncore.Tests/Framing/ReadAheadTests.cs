@@ -42,6 +42,22 @@ public class ReadAheadTests
         Assert.Equal(stream.Length, r.Total);
         Assert.True(r.LargestCollect > 4096, $"largest read {r.LargestCollect}");
         Assert.True(r.LargestCollect <= AsyncChat.ReadAheadLimit, $"largest read {r.LargestCollect}");
+        if (r.HasUringReceiver())
+        {
+            Assert.True(r.UringReceivesLarge()); // its ring receive moved to the 64 KiB buffers
+        }
+    }
+
+    /// <summary>A peer whose requests are answered is read AcInBufferSize at a time: the answers of one read stay bounded.</summary>
+    [Theory]
+    [MemberData(nameof(Backends.Kinds), MemberType = typeof(Backends))]
+    public void AChannelThatAnswersWhatItReadsIsNotReadAhead(PollerKind kind)
+    {
+        byte[] stream = new byte[4 * 1024 * 1024];
+        Receiver r = Receive(kind, stream, 4096, [1 << 20], pauses: false, [Terminator.None], countOnly: true, answer: true);
+        Assert.Equal(stream.Length, r.Total);
+        Assert.True(r.LargestCollect <= 4096, $"largest read {r.LargestCollect}");
+        Assert.False(r.UringReceivesLarge());
     }
 
     [Fact]
@@ -59,13 +75,13 @@ public class ReadAheadTests
         Assert.All(ch.Collected, c => Assert.Equal(10, c.Length));
     }
 
-    private static Receiver Receive(PollerKind kind, byte[] stream, int inSize, int[] writes, bool pauses, Terminator[] program, bool countOnly = false)
+    private static Receiver Receive(PollerKind kind, byte[] stream, int inSize, int[] writes, bool pauses, Terminator[] program, bool countOnly = false, bool answer = false)
     {
         var (a, b) = Drive.TcpPair();
         using var map = new SocketMap();
         using (b)
         {
-            var r = new Receiver(a, map, program) { AcInBufferSize = inSize, CountOnly = countOnly };
+            var r = new Receiver(a, map, program) { AcInBufferSize = inSize, CountOnly = countOnly, Answer = answer };
             var writer = Task.Run(() =>
             {
                 int at = 0;
@@ -111,6 +127,8 @@ public class ReadAheadTests
 
         public bool CountOnly { get; init; }
 
+        public bool Answer { get; init; }
+
         public bool Closed { get; private set; }
 
         protected override void CollectIncomingData(ReadOnlySpan<byte> data)
@@ -118,6 +136,11 @@ public class ReadAheadTests
             Assert.False(data.IsEmpty);
             LargestCollect = Math.Max(LargestCollect, data.Length);
             Total += data.Length;
+            if (Answer)
+            {
+                Push("+"u8); // one answer per read: output is queued after each
+            }
+
             if (!CountOnly)
             {
                 Current.AddRange(data.ToArray());
