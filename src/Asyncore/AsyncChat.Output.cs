@@ -406,9 +406,10 @@ public abstract partial class AsyncChat : IPassEndHook
     /// <summary>
     /// Whether the channel gives the kernel more than one <see cref="AcOutBufferSize"/> block per send:
     /// in the clear, through the library's own <see cref="Dispatcher.Send"/> (an override sees
-    /// CPython's block sizes). The peer sees the same bytes in the same order.
+    /// CPython's block sizes), unless the transport gathers them itself (the ring copies each send into
+    /// its SEND buffer). The peer sees the same bytes in the same order.
     /// </summary>
-    private bool Gathers => _ownsSend && !TlsStarted;
+    private bool Gathers => _ownsSend && !TlsStarted && !Transport.GathersSends(this);
 
     /// <summary>
     /// The bytes to send next, with a byte entry at the head. A head of staged bytes, or of memory
