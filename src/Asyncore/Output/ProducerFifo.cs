@@ -149,7 +149,7 @@ internal sealed class ProducerFifo
         ref Entry head = ref _items[_head];
         if (head.Staged == 0)
         {
-            return MemoryRun(max, out _);
+            return head.Data.Span[..Math.Min(max, head.Data.Length)];
         }
 
         long run = 0;
