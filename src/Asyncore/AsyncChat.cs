@@ -49,7 +49,12 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
     /// <summary>How much the next read asks for: <see cref="AcInBufferSize"/>, doubled after each read that came back full, up to <see cref="ReadAheadLimit"/>.</summary>
     private int _readSize;
 
-    /// <summary>The most bytes read from the socket at once (default 4096). Set it in a subclass's constructor or on an instance.</summary>
+    /// <summary>
+    /// The most bytes read from the socket at once (default 4096). Set it in a subclass's constructor or
+    /// on an instance. Where the channel reads through the library's own <see cref="Dispatcher.Recv(Span{byte})"/>
+    /// in the clear, reads that keep coming back full while nothing is queued to send ask for more, up
+    /// to 64 KiB (see <see cref="HandleRead"/>).
+    /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is not positive.</exception>
     /// <remarks>Python: async_chat.ac_in_buffer_size</remarks>
     public int AcInBufferSize
@@ -62,7 +67,12 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
         }
     }
 
-    /// <summary>The most bytes sent at once, and the size <see cref="Push(ReadOnlySpan{byte})"/> splits long data into (default 4096).</summary>
+    /// <summary>
+    /// The most bytes <see cref="InitiateSend"/> sends at once, and the size <see cref="Push(ReadOnlySpan{byte})"/>
+    /// splits long data into (default 4096). Where the channel sends through the library's own
+    /// <see cref="Dispatcher.Send"/> in the clear, <see cref="HandleWrite"/> and the end-of-pass send
+    /// give the kernel several small blocks in one send (up to 64 KiB), the same bytes in the same order.
+    /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is not positive.</exception>
     /// <remarks>Python: async_chat.ac_out_buffer_size</remarks>
     public int AcOutBufferSize
