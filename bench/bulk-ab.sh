@@ -14,8 +14,8 @@ command -v perf >/dev/null || { echo "perf is needed (Debian: linux-perf)" >&2; 
 work=$(mktemp -d /tmp/bulk-ab.XXXXXX)
 trap 'git worktree remove --force "$work/src" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 git worktree add -q --detach "$work/src" "$base"
-dotnet publish "$work/src/samples/Bulk" -c Release -o "$work/base" -v q --nologo >/dev/null
-dotnet publish samples/Bulk -c Release -o "$work/now" -v q --nologo >/dev/null
+dotnet publish "$work/src/samples/Bulk" -c Release -o "$work/base" -v q --nologo --disable-build-servers >/dev/null
+dotnet publish samples/Bulk -c Release -o "$work/now" -v q --nologo --disable-build-servers >/dev/null
 
 one() { # BUILD CHUNK KIND
   local bin=$work/$1/Bulk port rp pp secs

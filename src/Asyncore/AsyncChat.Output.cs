@@ -13,6 +13,12 @@ public abstract partial class AsyncChat : IPassEndHook
     /// <summary>The most sends one <see cref="HandleWrite"/> or end-of-pass flush makes, so one channel cannot hold the loop.</summary>
     private const int MaxSendsPerEvent = 64;
 
+    /// <summary>The most bytes a gathered send carries: small blocks copied into the queue's carry (see <see cref="GatheredHead"/>).</summary>
+    internal const int GatherLimit = 64 * 1024;
+
+    /// <summary>Blocks this large or larger are sent from their own memory, never copied into the carry.</summary>
+    internal const int CopyBelow = 16 * 1024;
+
     [ThreadStatic]
     private static byte[]? t_scratch;
 
@@ -212,6 +218,12 @@ public abstract partial class AsyncChat : IPassEndHook
     /// <remarks>Python: async_chat.handle_write()</remarks>
     protected override void HandleWrite()
     {
+        if (Gathers)
+        {
+            SendQueued();
+            return;
+        }
+
         for (int i = 0; i < MaxSendsPerEvent; i++)
         {
             _sentWholeBlock = false;
@@ -342,33 +354,7 @@ public abstract partial class AsyncChat : IPassEndHook
 
         try
         {
-            for (int i = 0; i < MaxSendsPerEvent && BytesAtHead(); i++)
-            {
-                if (_fifo.First.Producer is FileRegion region)
-                {
-                    if (!SendRegionAtHead(region))
-                    {
-                        break;
-                    }
-
-                    continue;
-                }
-
-                ReadOnlySpan<byte> run = _fifo.ContiguousHead(MaxBatch);
-                int sent = SendGuarded(run);
-                if (sent <= 0)
-                {
-                    break;
-                }
-
-                _fifo.Consume(sent);
-                if (sent < run.Length)
-                {
-                    break; // the socket is full: the rest goes when it turns writable
-                }
-            }
-
-            AfterOutputChange();
+            SendQueued();
         }
         catch (ExitNowException)
         {
@@ -378,6 +364,146 @@ public abstract partial class AsyncChat : IPassEndHook
         {
             EventDispatch.Fail(this, e);
         }
+    }
+
+    /// <summary>
+    /// Sends from the head of the queue until the socket is full, the queue is empty or 64 sends were
+    /// made: the staged replies side by side in one send, and, where the channel gathers, small blocks
+    /// (a producer's, pieces of small pushes) copied together into sends of up to 64 KiB.
+    /// </summary>
+    private void SendQueued()
+    {
+        bool gather = Gathers;
+        for (int i = 0; i < MaxSendsPerEvent && BytesAtHead(); i++)
+        {
+            if (_fifo.First.Producer is FileRegion region)
+            {
+                if (!SendRegionAtHead(region))
+                {
+                    break;
+                }
+
+                continue;
+            }
+
+            ReadOnlySpan<byte> run = gather ? GatheredHead() : _fifo.ContiguousHead(MaxBatch);
+            int sent = SendGuarded(run);
+            if (sent <= 0)
+            {
+                break;
+            }
+
+            _fifo.Consume(sent);
+            if (sent < run.Length)
+            {
+                break; // the socket is full: the rest goes when it turns writable
+            }
+        }
+
+        AfterOutputChange();
+    }
+
+    /// <summary>
+    /// Whether the channel gives the kernel more than one <see cref="AcOutBufferSize"/> block per send:
+    /// in the clear, through the library's own <see cref="Dispatcher.Send"/> (an override sees
+    /// CPython's block sizes), unless the transport gathers them itself (the ring copies each send into
+    /// its SEND buffer). The peer sees the same bytes in the same order.
+    /// </summary>
+    private bool Gathers => _ownsSend && !TlsStarted && !Transport.GathersSends(this);
+
+    /// <summary>
+    /// The bytes to send next, with a byte entry at the head. A head of staged bytes, or of memory
+    /// that is already <see cref="CopyBelow"/> long (with the pieces of the same push behind it), goes
+    /// out as it lies. Smaller blocks are copied into the queue's carry (a pooled 64 KiB array, given
+    /// back when it is sent) together with the small byte entries behind them and the next blocks of a
+    /// producer behind them: each block is copied before the producer is asked for the next, as a
+    /// producer may hand out the same buffer again. Gathering stops at anything that is not bytes (a
+    /// file region, the close marker, a hold's marker: what they wait for is sent first), at a block
+    /// of <see cref="CopyBelow"/> or more (queued as it is, in front of its producer), and, with
+    /// output limits set, before pulling a producer past them.
+    /// </summary>
+    private ReadOnlySpan<byte> GatheredHead()
+    {
+        ref ProducerFifo.Entry head = ref _fifo.First;
+        if (head.Staged > 0)
+        {
+            return _fifo.ContiguousHead(MaxBatch);
+        }
+
+        if (!head.IsCarry)
+        {
+            ReadOnlySpan<byte> run = _fifo.MemoryRun(MaxBatch, out int entries);
+            if (run.Length >= CopyBelow || _fifo.Count <= entries || !GatherableAt(entries))
+            {
+                return run;
+            }
+
+            _fifo.StartCarry(run, GatherLimit);
+        }
+
+        while (_fifo.Count > 1)
+        {
+            ref ProducerFifo.Entry next = ref _fifo.Second;
+            if (next.IsBytes)
+            {
+                if (next.Length >= CopyBelow || _fifo.CarryRoom(GatherLimit, next.Length) < next.Length)
+                {
+                    break;
+                }
+
+                _fifo.MergeSecond();
+                continue;
+            }
+
+            if (next.Producer is not { } producer || producer is FileRegion
+                || _fifo.CarryRoom(GatherLimit, _outBufferSize) < Math.Min(_outBufferSize, CopyBelow) || !MayPullAhead())
+            {
+                break;
+            }
+
+            ReadOnlyMemory<byte> more = producer.More();
+            if (more.IsEmpty)
+            {
+                _fifo.RemoveSecond();
+            }
+            else if (more.Length < CopyBelow && more.Length <= _fifo.CarryRoom(GatherLimit, more.Length))
+            {
+                _fifo.AppendToCarry(more.Span);
+            }
+            else
+            {
+                _fifo.InsertAfterHead(more); // sent from the producer's memory, before it is asked again
+                break;
+            }
+        }
+
+        return _fifo.First.Data.Span;
+    }
+
+    /// <summary>Whether the entry at <paramref name="index"/> (behind the head) could be gathered: small bytes, or a producer that is not a file region.</summary>
+    private bool GatherableAt(int index)
+    {
+        if (index != 1)
+        {
+            return false; // a run of pieces of one push: the entry behind it is looked at once it is the head's
+        }
+
+        ref ProducerFifo.Entry next = ref _fifo.Second;
+        return next.IsBytes ? next.Length < CopyBelow : next.Producer is { } p && p is not FileRegion && MayPullAhead();
+    }
+
+    /// <summary>Whether a producer may be asked for a block ahead of the send: always, unless output limits are set and one more block would pass one of them.</summary>
+    private bool MayPullAhead()
+    {
+        if (!_outputLimits)
+        {
+            return true;
+        }
+
+        long cost = _fifo.QueuedCost + _outBufferSize;
+        return (_outputHardLimit is not { } hard || cost <= hard)
+            && (_outputSoftLimit is not { } soft || cost <= soft)
+            && (_highWaterMark is not { } high || cost + _fifo.RegionBytes <= high);
     }
 
     /// <summary>Send, with CPython's initiate_send error rule: an OSError goes to HandleError.</summary>
@@ -395,6 +521,9 @@ public abstract partial class AsyncChat : IPassEndHook
             return -1;
         }
     }
+
+    /// <summary>The output queue (tests).</summary>
+    internal ProducerFifo OutputQueueForTests => _fifo;
 
     /// <summary>Drops every queued entry and the pending end-of-pass flush.</summary>
     internal override void DropQueuedOutput()

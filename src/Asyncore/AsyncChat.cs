@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using Asyncore.Framing;
 using Asyncore.Output;
+using Asyncore.Reactor;
 
 namespace Asyncore;
 
@@ -35,9 +36,25 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
     /// <remarks>Python: async_chat.__init__(sock=None, map=None)</remarks>
     protected AsyncChat(Socket? socket = null, SocketMap? map = null) : base(socket, map)
     {
+        _ownsSend = PredicateKind.SendIsLibraryOwned(this);
+        _ownsRecv = PredicateKind.RecvIsLibraryOwned(this);
     }
 
-    /// <summary>The most bytes read from the socket at once (default 4096). Set it in a subclass's constructor or on an instance.</summary>
+    /// <summary>Whether this channel's <see cref="Dispatcher.Send"/> is the library's (worked out once per type).</summary>
+    private readonly bool _ownsSend;
+
+    /// <summary>Whether this channel's <see cref="Dispatcher.Recv(Span{byte})"/> is the library's (worked out once per type).</summary>
+    private readonly bool _ownsRecv;
+
+    /// <summary>How much the next read asks for: <see cref="AcInBufferSize"/>, doubled after each read that came back full, up to <see cref="ReadAheadLimit"/>.</summary>
+    private int _readSize;
+
+    /// <summary>
+    /// The most bytes read from the socket at once (default 4096). Set it in a subclass's constructor or
+    /// on an instance. Where the channel reads through the library's own <see cref="Dispatcher.Recv(Span{byte})"/>
+    /// in the clear, reads that keep coming back full while nothing is queued to send ask for more, up
+    /// to 64 KiB (see <see cref="HandleRead"/>).
+    /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is not positive.</exception>
     /// <remarks>Python: async_chat.ac_in_buffer_size</remarks>
     public int AcInBufferSize
@@ -50,7 +67,12 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
         }
     }
 
-    /// <summary>The most bytes sent at once, and the size <see cref="Push(ReadOnlySpan{byte})"/> splits long data into (default 4096).</summary>
+    /// <summary>
+    /// The most bytes <see cref="InitiateSend"/> sends at once, and the size <see cref="Push(ReadOnlySpan{byte})"/>
+    /// splits long data into (default 4096). Where the channel sends through the library's own
+    /// <see cref="Dispatcher.Send"/> in the clear, <see cref="HandleWrite"/> and the end-of-pass send
+    /// give the kernel several small blocks in one send (up to 64 KiB), the same bytes in the same order.
+    /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is not positive.</exception>
     /// <remarks>Python: async_chat.ac_out_buffer_size</remarks>
     public int AcOutBufferSize
@@ -207,13 +229,19 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
     /// <summary>The most bytes one <see cref="HandleRead"/> takes before it lets the other channels have their turn.</summary>
     private const int MaxReadBytesPerEvent = 256 * 1024;
 
+    /// <summary>The most one read asks for while reads keep coming back full (when <see cref="AcInBufferSize"/> is smaller).</summary>
+    internal const int ReadAheadLimit = 64 * 1024;
+
     /// <summary>
     /// Reads up to <see cref="AcInBufferSize"/> bytes and splits them at the terminator, calling
     /// <see cref="CollectIncomingData"/> and <see cref="FoundTerminator"/>. Would-block is ignored.
-    /// While a read fills all <see cref="AcInBufferSize"/> bytes (more is likely waiting) the channel
-    /// reads again, each read framed before the next, up to 16 reads or 256 KiB per call, so a fast
-    /// sender costs one readiness wait per batch of reads and still cannot hold the loop. CPython
-    /// reads once per call; the callbacks see the same bytes in the same order as over that many events.
+    /// While a read fills all the room it asked for (more is likely waiting) the channel reads again,
+    /// each read framed before the next, up to 16 reads or 256 KiB per call, so a fast sender costs
+    /// one readiness wait per batch of reads and still cannot hold the loop; and, where the channel
+    /// reads through the library's own <see cref="Dispatcher.Recv(Span{byte})"/> in the clear and its
+    /// input leaves no output queued, each full read doubles what the next asks for, up to 64 KiB (a
+    /// read that brings half or less halves it, down to <see cref="AcInBufferSize"/>). CPython reads once per call, AcInBufferSize at a
+    /// time; the callbacks see the same bytes in the same order, split as over that many reads.
     /// </summary>
     /// <remarks>Python: async_chat.handle_read()</remarks>
     protected override void HandleRead()
@@ -265,7 +293,8 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
     /// <returns>Whether the read filled its room and the channel still reads: worth reading again now.</returns>
     private bool ReadOnce(ref int taken)
     {
-        Span<byte> room = _framer.PrepareRead(_inBufferSize);
+        int size = Math.Max(_readSize, _inBufferSize);
+        Span<byte> room = _framer.PrepareRead(size);
         int n;
         try
         {
@@ -293,6 +322,25 @@ public abstract partial class AsyncChat : Dispatcher, IFramerTarget
         if (_proxy is null || TakeProxyHeader())
         {
             Frame();
+        }
+
+        // A read that came back full says more is waiting: the next asks for twice as much (up to
+        // 64 KiB), so a bulk stream costs fewer system calls; one that brought half of what it asked
+        // or less halves it again, down to AcInBufferSize (Netty's adaptive receive buffer). The
+        // framer sees the same bytes in the same order, split differently. Only while the input
+        // leaves no output queued: a peer whose requests are answered is read AcInBufferSize at a
+        // time, so one read's answers stay what they were against the water marks.
+        if (_fifo.Count > 0)
+        {
+            _readSize = 0;
+        }
+        else if (n == size && _ownsRecv && !TlsStarted && _proxy is null)
+        {
+            _readSize = Math.Min(size * 2, Math.Max(ReadAheadLimit, _inBufferSize));
+        }
+        else if (n <= size / 2)
+        {
+            _readSize = size / 2;
         }
 
         // Full: more is probably waiting. Stop once the channel closed (Close leaves the Open state) or

@@ -1,3 +1,7 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
 namespace Asyncore.Output;
 
 /// <summary>
@@ -28,6 +32,12 @@ internal sealed class ProducerFifo
     private long _regionBytes;
     private int _regions;
 
+    /// <summary>The carry: small blocks gathered into one send (<see cref="StartCarry"/>); pooled, held only while its entry is queued.</summary>
+    private byte[]? _carry;
+
+    /// <summary>Where the carry's bytes end; the head entry's <see cref="Entry.Data"/> ends here while it is the carry.</summary>
+    private int _carryEnd;
+
     /// <summary>One queued item.</summary>
     internal struct Entry
     {
@@ -46,6 +56,9 @@ internal sealed class ProducerFifo
         /// <summary>A file region's unsent bytes as the queue counts them (<see cref="RegionBytes"/>).</summary>
         internal long RegionPending;
 
+        /// <summary>The entry's <see cref="Data"/> lies in the queue's carry (only ever the head entry).</summary>
+        internal bool IsCarry;
+
         internal readonly int Length => Staged > 0 ? Staged : Data.Length;
 
         internal readonly bool IsBytes => !IsClose && !IsResume && Producer is null;
@@ -56,6 +69,18 @@ internal sealed class ProducerFifo
 
     /// <summary>The entry at the head (valid only while <see cref="Count"/> &gt; 0 and until the next change).</summary>
     internal ref Entry First => ref _items[_head];
+
+    /// <summary>The entry behind the head (valid only while <see cref="Count"/> &gt; 1 and until the next change).</summary>
+    internal ref Entry Second => ref _items[(_head + 1) & (_items.Length - 1)];
+
+    /// <summary>Whether the carry is rented (tests).</summary>
+    internal bool HoldsCarry => _carry is not null;
+
+    /// <summary>How many times a carry was started (tests).</summary>
+    internal int CarriesStarted { get; private set; }
+
+    /// <summary>The most bytes the carry held at once (tests).</summary>
+    internal int LargestCarry { get; private set; }
 
     /// <summary>The bytes queued as data (producers not yet pulled are not counted).</summary>
     internal long QueuedBytes => _queuedBytes;
@@ -142,6 +167,151 @@ internal sealed class ProducerFifo
         return _staged.PeekContiguous((int)Math.Min(run, max));
     }
 
+    /// <summary>
+    /// The head memory entry and the memory entries behind it that continue it in memory (pieces of one
+    /// <c>Push(ReadOnlyMemory)</c>), up to <paramref name="max"/> bytes, as one span: no copy.
+    /// </summary>
+    /// <param name="max">The most bytes.</param>
+    /// <param name="entries">How many entries the span covers in full (the last may be covered in part).</param>
+    internal ReadOnlySpan<byte> MemoryRun(int max, out int entries)
+    {
+        ref Entry head = ref _items[_head];
+        ReadOnlySpan<byte> first = head.Data.Span;
+        entries = 1;
+        if (first.Length >= max || head.IsCarry)
+        {
+            return first[..Math.Min(max, first.Length)];
+        }
+
+        int run = first.Length;
+        ref byte start = ref MemoryMarshal.GetReference(first);
+        for (int i = 1; i < _count && run < max; i++)
+        {
+            ref Entry next = ref _items[(_head + i) & (_items.Length - 1)];
+            if (next.Staged > 0 || !next.IsBytes || next.Data.IsEmpty)
+            {
+                break;
+            }
+
+            ReadOnlySpan<byte> more = next.Data.Span;
+            if (!Unsafe.AreSame(ref Unsafe.Add(ref start, run), ref MemoryMarshal.GetReference(more)))
+            {
+                break;
+            }
+
+            run += more.Length;
+            entries++;
+        }
+
+        return MemoryMarshal.CreateReadOnlySpan(ref start, Math.Min(run, max));
+    }
+
+    /// <summary>
+    /// Makes the head a carry entry: the bytes of <paramref name="run"/>, the head of the queue (memory
+    /// entries, as <see cref="MemoryRun"/> gave them), are copied into the carry (of <paramref name="capacity"/> bytes or more), which then stands
+    /// for them at the head. The caller gathers more behind them with <see cref="MergeSecond"/> and
+    /// <see cref="AppendToCarry"/>.
+    /// </summary>
+    internal void StartCarry(ReadOnlySpan<byte> run, int capacity)
+    {
+        byte[] carry = _carry ??= ArrayPool<byte>.Shared.Rent(capacity);
+        run.CopyTo(carry);
+        int left = run.Length;
+        while (left > 0)
+        {
+            int len = _items[_head].Length;
+            if (len > left)
+            {
+                Consume(left);
+                break;
+            }
+
+            left -= len;
+            DequeueFront();
+        }
+
+        // DequeueFront gives the carry back when the queue empties: take it again.
+        _carry ??= carry;
+        _carryEnd = run.Length;
+        _queuedBytes += run.Length;
+        CarriesStarted++;
+        Grow();
+        _head = (_head - 1) & (_items.Length - 1);
+        _items[_head] = new Entry { Data = carry.AsMemory(0, run.Length), IsCarry = true };
+        _count++;
+    }
+
+    /// <summary>Room left in the carry, after moving the unsent bytes to its start when that makes at least <paramref name="want"/> bytes of room.</summary>
+    internal int CarryRoom(int capacity, int want)
+    {
+        ref Entry head = ref _items[_head];
+        int room = capacity - _carryEnd;
+        if (room < want && head.Data.Length < _carryEnd)
+        {
+            head.Data.Span.CopyTo(_carry);
+            _carryEnd = head.Data.Length;
+            head.Data = _carry.AsMemory(0, _carryEnd);
+            room = capacity - _carryEnd;
+        }
+
+        return room;
+    }
+
+    /// <summary>Copies <paramref name="bytes"/> (a producer's block) into the carry behind what it holds.</summary>
+    internal void AppendToCarry(ReadOnlySpan<byte> bytes)
+    {
+        ref Entry head = ref _items[_head];
+        bytes.CopyTo(_carry.AsSpan(_carryEnd));
+        _carryEnd += bytes.Length;
+        head.Data = _carry.AsMemory(_carryEnd - head.Data.Length - bytes.Length, head.Data.Length + bytes.Length);
+        _queuedBytes += bytes.Length;
+        LargestCarry = Math.Max(LargestCarry, head.Data.Length);
+    }
+
+    /// <summary>Moves the byte entry behind the carry into it (copied; staged bytes leave their segments) and drops that entry.</summary>
+    internal void MergeSecond()
+    {
+        ref Entry second = ref Second;
+        int len = second.Length;
+        if (second.Staged > 0)
+        {
+            _staged.CopyHead(len, _carry.AsSpan(_carryEnd, len));
+            _staged.Consume(len);
+        }
+        else
+        {
+            second.Data.Span.CopyTo(_carry.AsSpan(_carryEnd));
+        }
+
+        ref Entry head = ref _items[_head];
+        _carryEnd += len;
+        head.Data = _carry.AsMemory(_carryEnd - head.Data.Length - len, head.Data.Length + len);
+        LargestCarry = Math.Max(LargestCarry, head.Data.Length);
+        RemoveSecond();
+    }
+
+    /// <summary>Drops the entry behind the head (an exhausted producer, or bytes merged into the carry); its bytes are the caller's to count.</summary>
+    internal void RemoveSecond()
+    {
+        int second = (_head + 1) & (_items.Length - 1);
+        _items[second] = _items[_head];
+        _items[_head] = default;
+        _head = second;
+        _count--;
+    }
+
+    /// <summary>Puts a producer's block between the head and the producer behind it.</summary>
+    internal void InsertAfterHead(ReadOnlyMemory<byte> data)
+    {
+        _queuedBytes += data.Length;
+        Grow();
+        int front = (_head - 1) & (_items.Length - 1);
+        _items[front] = _items[_head];
+        _items[_head] = new Entry { Data = data };
+        _head = front;
+        _count++;
+    }
+
     /// <summary>Removes <paramref name="count"/> sent bytes from the head, across byte entries.</summary>
     internal void Consume(int count)
     {
@@ -192,6 +362,11 @@ internal sealed class ProducerFifo
             _regions--;
         }
 
+        if (head.IsCarry)
+        {
+            ReleaseCarry();
+        }
+
         _queuedBytes -= head.Length;
         head = default;
         _head = (_head + 1) & (_items.Length - 1);
@@ -218,6 +393,7 @@ internal sealed class ProducerFifo
         }
 
         _staged.Clear();
+        ReleaseCarry();
         _count = 0;
         _head = 0;
         _queuedBytes = 0;
@@ -230,6 +406,16 @@ internal sealed class ProducerFifo
         else
         {
             Array.Clear(_items);
+        }
+    }
+
+    private void ReleaseCarry()
+    {
+        if (_carry is { } carry)
+        {
+            _carry = null;
+            _carryEnd = 0;
+            ArrayPool<byte>.Shared.Return(carry);
         }
     }
 

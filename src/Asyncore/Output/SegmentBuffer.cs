@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace Asyncore.Output;
 
@@ -89,6 +91,16 @@ internal sealed class SegmentBuffer
         }
 
         return scratch[..count];
+    }
+
+    /// <summary>Copies the first <paramref name="count"/> bytes at the head into <paramref name="destination"/>, across segments.</summary>
+    internal void CopyHead(int count, Span<byte> destination)
+    {
+        ReadOnlySpan<byte> bytes = Peek(count, destination);
+        if (!Unsafe.AreSame(ref MemoryMarshal.GetReference(bytes), ref MemoryMarshal.GetReference(destination)))
+        {
+            bytes.CopyTo(destination);
+        }
     }
 
     /// <summary>The longest span at the head that needs no copy: up to <paramref name="max"/> bytes of the head segment.</summary>

@@ -62,6 +62,13 @@ internal abstract class ChannelTransport
     /// </summary>
     internal virtual bool SendPending(Dispatcher channel) => false;
 
+    /// <summary>
+    /// Whether this transport copies what a send takes into a buffer of its own, where the sends of one
+    /// pass come together (the ring's SEND buffer): the channel then gives it its blocks as they are
+    /// instead of gathering them into larger sends first, which would copy each byte twice.
+    /// </summary>
+    internal virtual bool GathersSends(Dispatcher channel) => false;
+
     /// <summary>Whether input (bytes, an end of stream, an error) was received for the channel and not read yet, besides what the socket holds.</summary>
     internal virtual bool InputWaiting(Dispatcher channel) => false;
 }

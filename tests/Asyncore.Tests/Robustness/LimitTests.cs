@@ -149,7 +149,8 @@ public class LimitTests
         Run(map, () => acceptor.Channels.Count == 1 && acceptor.Channels[0].Fileno < 0, seconds: 60);
         Assert.True(reader.Join(TimeSpan.FromSeconds(30)));
         Assert.Equal(512L * 64 * 1024, total);
-        Assert.Equal(0, producer.MaxQueuedWhenPulled); // never more than the one block being sent
+        // Pulled only to fill the send being made: at most what one gathered send carries was queued then.
+        Assert.InRange(producer.MaxQueuedWhenPulled, 0, AsyncChat.GatherLimit - 1);
     }
 
     private sealed class Pusher : RecordingChat

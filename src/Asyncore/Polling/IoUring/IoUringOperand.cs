@@ -16,8 +16,8 @@ internal abstract class IoUringOperand
     /// <summary>The socket behind the descriptor when this was made.</summary>
     internal readonly object Owner;
 
-    /// <summary>The generation (with the receive or send bit): the high half of the operations' user_data.</summary>
-    internal readonly uint Generation;
+    /// <summary>The generation (with the receive or send bit): the high half of the operations' user_data. Changed only while no operation of this operand is in the kernel.</summary>
+    internal uint Generation { get; private protected set; }
 
     /// <summary>The user_data of this channel's operations: generation, then descriptor.</summary>
     internal ulong UserData => UserDataOf(Fd, Generation);

@@ -115,6 +115,11 @@ internal sealed unsafe partial class IoUringPoller
                 continue;
             }
 
+            if (r.WantsLarge && !r.Large && LargeBuffers() is not null)
+            {
+                r.MoveToLarge(NextGeneration() | RecvBit);
+            }
+
             ref Libc.IoUringSqe sqe = ref _ring.NextSqe();
             sqe.Opcode = Libc.IORING_OP_RECV;
             sqe.Fd = (int)r.Fd;
@@ -268,6 +273,16 @@ internal sealed unsafe partial class IoUringPoller
             {
                 r.Carry = null;
                 r.CarryStart = 0;
+            }
+        }
+
+        if (into.Length >= LargeBufferSize && !r.Large && !r.WantsLarge && !r.Detached && !_largeRefused)
+        {
+            // The channel reads ahead now (a bulk stream): its receive ends once and is armed again on the large buffers.
+            r.WantsLarge = true;
+            if (r.Armed && !r.Cancelling)
+            {
+                CancelRecv(r);
             }
         }
 

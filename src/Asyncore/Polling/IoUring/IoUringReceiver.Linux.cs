@@ -37,6 +37,19 @@ internal sealed unsafe class IoUringReceiver : IoUringOperand
     /// <summary>The most buffers it holds unread before its receive is stopped.</summary>
     internal int HeldCap => Large ? MaxHeldLarge : MaxHeld;
 
+    /// <summary>
+    /// The channel came to read 64 KiB or more at a time (it reads ahead while its reads come back
+    /// full) on the small buffers: its receive is ended once, and armed again on the large ones.
+    /// </summary>
+    internal bool WantsLarge;
+
+    /// <summary>Moves the receiver to the large buffers, under a new generation; only while its receive is not in the kernel (what it holds stays, each buffer tagged with its group).</summary>
+    internal void MoveToLarge(uint generation)
+    {
+        Generation = generation | LargeBit;
+        WantsLarge = false;
+    }
+
     /// <summary>The channel wants to read (its interest has POLLIN).</summary>
     internal bool Want;
 

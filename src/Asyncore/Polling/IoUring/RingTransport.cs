@@ -67,6 +67,9 @@ internal sealed class RingTransport(IoUringPoller ring) : ChannelTransport
         return channel.Registration is { } reg && (ring.CompletionsUntaken || ring.ReceiverFor(reg.Fd, channel.PollOwner) is { HasInput: true });
     }
 
+    /// <summary>Sends through the ring are copied into the channel's SEND buffer, up to 256 KiB a pass: the channel need not gather them.</summary>
+    internal override bool GathersSends(Dispatcher channel) => ring.UsableHere && channel.RingMaySend && !channel.TlsStarted;
+
     /// <summary>Whether bytes a send took are still on their way through the ring; the channel then hears a write event when they complete.</summary>
     internal override bool SendPending(Dispatcher channel)
     {
