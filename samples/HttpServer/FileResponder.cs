@@ -234,6 +234,7 @@ internal sealed class FileResponder
             }
 
             connection.FilesQueued++;
+            connection.Cork(true); // the head and the body's first bytes in full segments, as nginx's tcp_nopush
             connection.Writer.SendWithProducer(ref head, region);
         }
         finally

@@ -387,8 +387,48 @@ public sealed partial class HttpRequestHandler : AsyncChat
     internal void FileDone(Action<long>? logged, long sent)
     {
         FilesQueued--;
+        if (FilesQueued == 0)
+        {
+            Cork(false);
+        }
+
         logged?.Invoke(sent);
     }
+
+    /// <summary>Whether TCP_CORK is set on the socket now (<see cref="Cork"/>).</summary>
+    private bool _corked;
+
+    /// <summary>
+    /// TCP_CORK on or off, as nginx's <c>tcp_nopush</c> sets it around a file body: while it is on, the
+    /// kernel sends only full segments, so the head and the file's first bytes leave together and the
+    /// server's own sendfile(2) calls carry the body to the client (without it a 1 MiB body went out as
+    /// the client's acknowledgements let it, paid for on the client's CPU, at two thirds of nginx's
+    /// throughput). Set before a file's head is queued, cleared when the last queued file body is done,
+    /// which sends whatever is left. Linux only, and only in the clear; a failure is ignored (the
+    /// bytes go out all the same, only in smaller segments).
+    /// </summary>
+    internal void Cork(bool on)
+    {
+        if (on == _corked || !OperatingSystem.IsLinux() || IsTls || Socket is not { } socket)
+        {
+            return;
+        }
+
+        _corked = on;
+        try
+        {
+            Span<byte> value = stackalloc byte[4];
+            BitConverter.TryWriteBytes(value, on ? 1 : 0);
+            socket.SetRawSocketOption(IpProtocolTcp, TcpCork, value);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+    }
+
+    private const int IpProtocolTcp = 6;
+
+    private const int TcpCork = 3;
 
     /// <summary>Idle keep-alive connections close quietly.</summary>
     protected override void HandleIdle() => Close();
