@@ -234,9 +234,26 @@ public sealed class FileRegionTests : IDisposable
     [InlineData(true)]
     public void ALargeFileToSlowReadersHoldsNoMoreThanTheWaterMarks(bool sendOverride)
     {
-        const int readers = 16, eachReads = 4 * 1024 * 1024;
+        const int readers = 16;
+
+        // sendfile(2) allocates nothing per send; the copying path one pooled block per reader at most.
+        long bound = sendOverride ? (readers * (long)FileRegion.BlockSize) + (256 * 1024) : 256 * 1024;
+        ServeALargeFileToSlowReaders(_folder, PollerKind.Epoll, readers, bound, sendOverride, headFirst: false);
+    }
+
+    /// <summary>
+    /// Serves a sparse 2 GiB file to <paramref name="readers"/> slow readers (4 MiB each, one 16 KiB
+    /// read per reader per round) and checks that every channel stays paused over its 256 KiB high-water
+    /// mark with no more than a few bytes in memory, and that the loop allocated less than
+    /// <paramref name="allocationBound"/> meanwhile.
+    /// </summary>
+    /// <param name="headFirst">Push a few bytes before the region (on io_uring they go through the ring first).</param>
+    /// <param name="eachChannel">A check of every channel, made on the loop before it stops.</param>
+    internal static void ServeALargeFileToSlowReaders(string folder, PollerKind kind, int readers, long allocationBound, bool sendOverride, bool headFirst, Func<RegionChat, bool>? eachChannel = null)
+    {
+        const int eachReads = 4 * 1024 * 1024;
         const long high = 256 * 1024;
-        string path = Path.Combine(_folder, "large");
+        string path = Path.Combine(folder, "large");
         using (var f = new FileStream(path, FileMode.Create))
         {
             f.SetLength(2L * 1024 * 1024 * 1024);
@@ -247,8 +264,13 @@ public sealed class FileRegionTests : IDisposable
         {
             chat.HighWaterMark = high;
             chats.Add(chat);
+            if (headFirst)
+            {
+                chat.Push("head\n"u8);
+            }
+
             chat.PushWithProducer(new FileRegion(OpenRead(path), 0, 2L * 1024 * 1024 * 1024));
-        }, sendOverride), PollerKind.Epoll);
+        }, sendOverride), kind);
 
         var clients = Enumerable.Range(0, readers).Select(_ => Connect(loop, receiveBuffer: 64 * 1024)).ToList();
         Assert.True(SpinWait.SpinUntil(() => loop.OnLoop(() => chats.Count) == readers, 10_000));
@@ -271,10 +293,12 @@ public sealed class FileRegionTests : IDisposable
         long maxCost = loop.OnLoop(() => chats.Max(c => c.OutgoingCost));
         Assert.All(loop.OnLoop(() => chats.Select(c => c.OutgoingBytes).ToList()), b => Assert.True(b > high)); // still paused
         Assert.True(maxCost < 1024, $"a queue holds {maxCost} bytes in memory");
+        Assert.True(allocated < allocationBound, $"the loop allocated {allocated} bytes while {readers} readers took {eachReads} bytes each");
+        if (eachChannel is not null)
+        {
+            Assert.True(loop.OnLoop(() => chats.All(eachChannel)));
+        }
 
-        // sendfile(2) allocates nothing per send; the copying path one pooled block per reader at most.
-        long bound = sendOverride ? (readers * (long)FileRegion.BlockSize) + (256 * 1024) : 256 * 1024;
-        Assert.True(allocated < bound, $"the loop allocated {allocated} bytes while {readers} readers took {eachReads} bytes each");
         clients.ForEach(c => c.Dispose());
     }
 

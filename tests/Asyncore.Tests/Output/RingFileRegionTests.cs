@@ -194,50 +194,9 @@ public sealed class RingFileRegionTests : IDisposable
     /// channel's queue holds more than its water mark in memory, as with sendfile(2) on epoll.
     /// </summary>
     [RingFact]
-    public void ALargeFileToSlowReadersHoldsNoMoreThanTheWaterMarks()
-    {
-        const int Readers = 8, EachReads = 4 * 1024 * 1024;
-        const long High = 256 * 1024;
-        string path = Path.Combine(_folder, "large");
-        using (var f = new FileStream(path, FileMode.Create))
-        {
-            f.SetLength(2L * 1024 * 1024 * 1024);
-        }
-
-        var chats = new List<RegionChat>();
-        using var loop = new LoopThread(map => Accept(map, chat =>
-        {
-            chat.HighWaterMark = High;
-            chats.Add(chat);
-            chat.Push("head\n"u8); // bytes in the ring first, then the region
-            chat.PushWithProducer(new FileRegion(OpenRead(path), 0, 2L * 1024 * 1024 * 1024));
-        }), PollerKind.IoUring);
-
-        var clients = Enumerable.Range(0, Readers).Select(_ => Connect(loop, receiveBuffer: 64 * 1024)).ToList();
-        Assert.True(SpinWait.SpinUntil(() => loop.OnLoop(() => chats.Count) == Readers, 10_000));
-        Thread.Sleep(200); // every channel has filled its socket
-        long before = loop.OnLoop(GC.GetAllocatedBytesForCurrentThread);
-        var buffer = new byte[16 * 1024];
-        var read = new long[Readers];
-        while (read.Any(r => r < EachReads))
-        {
-            for (int i = 0; i < Readers; i++)
-            {
-                if (read[i] < EachReads)
-                {
-                    read[i] += clients[i].Receive(buffer); // slow: one small read per reader per round
-                }
-            }
-        }
-
-        long allocated = loop.OnLoop(GC.GetAllocatedBytesForCurrentThread) - before;
-        long maxCost = loop.OnLoop(() => chats.Max(c => c.OutgoingCost));
-        Assert.All(loop.OnLoop(() => chats.Select(c => c.OutgoingBytes).ToList()), b => Assert.True(b > High)); // still paused
-        Assert.True(maxCost < 1024, $"a queue holds {maxCost} bytes in memory");
-        Assert.True(allocated < 256 * 1024, $"the loop allocated {allocated} bytes while {Readers} readers took {EachReads} bytes each");
-        Assert.True(loop.OnLoop(() => chats.All(c => c.HasUringSender())));
-        clients.ForEach(c => c.Dispose());
-    }
+    public void ALargeFileToSlowReadersHoldsNoMoreThanTheWaterMarks() =>
+        FileRegionTests.ServeALargeFileToSlowReaders(_folder, PollerKind.IoUring, readers: 8, allocationBound: 256 * 1024,
+            sendOverride: false, headFirst: true, eachChannel: c => c.HasUringSender()); // bytes in the ring first, then the region
 
     /// <summary>How many of this process's descriptors name <paramref name="path"/>.</summary>
     private static int OpenDescriptorsOf(string path) =>
