@@ -230,8 +230,8 @@ internal sealed class ProducerFifo
             DequeueFront();
         }
 
-        // DequeueFront gives the carry back when the queue empties: take it again.
-        _carry ??= carry;
+        // The entries dequeued above were never the carry (it is only ever the head, and the head was
+        // not it), so the carry is still this channel's.
         _carryEnd = run.Length;
         _queuedBytes += run.Length;
         CarriesStarted++;
