@@ -157,32 +157,43 @@ public static class EventLoop
         var thread = new Thread(() =>
         {
             bool stop = false;
-            using CancellationTokenRegistration registration = cancellationToken.Register(() => map.Post(() => stop = true));
-            bool entered = false;
-            try
+            Exception? failure = null;
+            using (cancellationToken.Register(() => map.Post(() => stop = true)))
             {
-                entered = map.Reactor.EnterRunning();
-                while (!stop)
+                bool entered = false;
+                try
                 {
-                    PollOnce(map, kind, 30.0, evenIfEmpty: true);
+                    entered = map.Reactor.EnterRunning();
+                    while (!stop)
+                    {
+                        PollOnce(map, kind, 30.0, evenIfEmpty: true);
+                    }
                 }
+                catch (ExitNowException)
+                {
+                }
+                catch (Exception e)
+                {
+                    failure = e;
+                }
+                finally
+                {
+                    if (entered)
+                    {
+                        map.Reactor.LeaveRunning();
+                    }
+                }
+            }
 
-                done.SetResult();
-            }
-            catch (ExitNowException)
+            // Only once the loop has left the map: whoever awaits the task may then dispose the map
+            // (or run it) on its own thread at once, as LoopGroup's stop does it.
+            if (failure is null)
             {
                 done.SetResult();
             }
-            catch (Exception e)
+            else
             {
-                done.SetException(e);
-            }
-            finally
-            {
-                if (entered)
-                {
-                    map.Reactor.LeaveRunning();
-                }
+                done.SetException(failure);
             }
         })
         {
