@@ -52,6 +52,14 @@ public class StopRaceTests(ITestOutputHelper output)
             {
                 using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(10));
                 s.ConnectAsync(at, cancel.Token).AsTask().GetAwaiter().GetResult();
+                if (s.LocalEndPoint is IPEndPoint local && local.Port == at.Port)
+                {
+                    // TCP's self-connect: with nothing listening on the port any more, the kernel chose
+                    // that same port as this socket's own, and the socket connected to itself. Nobody
+                    // accepted it; it is a refusal in all but name.
+                    throw new SocketException((int)SocketError.ConnectionRefused);
+                }
+
                 refusedInARow = 0;
                 kept.Add(s);
             }
