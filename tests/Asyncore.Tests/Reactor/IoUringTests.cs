@@ -195,6 +195,39 @@ public partial class IoUringTests
     }
 
     /// <summary>
+    /// A finished bulk send leaves its buffers idle for the next sends; the loop's memory hand-back
+    /// (<see cref="IoUringPoller.Trim"/>) frees every one of them, and the channel's next send rents a
+    /// new buffer and arrives whole.
+    /// </summary>
+    [Fact]
+    public void TrimHandsBackTheIdleSendBuffersAndSendingGoesOnAfterIt()
+    {
+        if (!KernelAllowsIoUring())
+        {
+            return;
+        }
+
+        using var pair = new SenderPair();
+        byte[] bulk = new byte[600_000];
+        new Random(13).NextBytes(bulk);
+        pair.SendRestAndCheck(bulk, 0);
+        var events = new PollEvent[8];
+        var deadline = Stopwatch.StartNew();
+        while (pair.Sender.InFlight && deadline.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            pair.Poller.Wait(10, events); // the last SEND's completion
+        }
+
+        Assert.False(pair.Sender.InFlight);
+        Assert.True(pair.Poller.IdleSendBuffers > 0, "a completed send keeps its buffer for the next one");
+        pair.Poller.Trim();
+        Assert.Equal(0, pair.Poller.IdleSendBuffers);
+        byte[] more = new byte[20_000];
+        new Random(17).NextBytes(more);
+        pair.SendRestAndCheck(more, 0);
+    }
+
+    /// <summary>
     /// A channel that reads 64 KiB or more at a time receives into the large buffers and one that reads
     /// 4 KiB into the small ones, on the same loop at the same time; each echoes every byte, in order,
     /// whatever pieces the client sends them in.

@@ -359,19 +359,35 @@ internal sealed unsafe partial class IoUringPoller
 
         _senders.Clear();
         _detached.Clear();
-        while (_freeBuffers.TryPop(out nint b))
-        {
-            NativeMemory.Free((void*)b);
-        }
+        FreeIdleSendBuffers();
+    }
 
-        while (_freeSmallBuffers.TryPop(out nint b))
-        {
-            NativeMemory.Free((void*)b);
-        }
+    /// <summary>How many SEND buffers are kept idle for reuse (tests).</summary>
+    internal int IdleSendBuffers => _freeSmallBuffers.Count + _freeBuffers.Count + _freeLargeBuffers.Count;
 
-        while (_freeLargeBuffers.TryPop(out nint b))
+    /// <summary>
+    /// Hands back what a burst of sends left behind: the idle SEND buffers kept for reuse (up to 4 MiB
+    /// of 256 KiB ones, 4 MiB of 64 KiB ones and 256 KiB of 4 KiB ones) and the senders' table's spare
+    /// room. A buffer that holds bytes not yet sent stays with its sender; the next sends rent new ones.
+    /// </summary>
+    /// <remarks>Called by the loop's memory hand-back (<see cref="Reactor.ReactorCore.TrimBuffers"/>), on the loop's thread.</remarks>
+    public void Trim()
+    {
+        FreeIdleSendBuffers();
+        _senders.TrimExcess();
+        _detached.TrimExcess();
+    }
+
+    private void FreeIdleSendBuffers()
+    {
+        foreach (Stack<nint> free in (ReadOnlySpan<Stack<nint>>)[_freeSmallBuffers, _freeBuffers, _freeLargeBuffers])
         {
-            NativeMemory.Free((void*)b);
+            while (free.TryPop(out nint b))
+            {
+                NativeMemory.Free((void*)b);
+            }
+
+            free.TrimExcess();
         }
     }
 
