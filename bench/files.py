@@ -54,6 +54,7 @@ SERVERS = env("SERVERS", "epoll io_uring nginx h2o").split()
 TARGETS = env("TARGETS", "1k 64k 1m page").split()
 SIZES = {"1k": 1024, "64k": 64 * 1024, "1m": 1024 * 1024}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+STRACE = env("STRACE", "0") == "1"
 
 
 def log(*a):
@@ -61,9 +62,9 @@ def log(*a):
 
 
 # ------------------------------------------------------------------ process groups
-def group_ticks(pgid):
-    """utime+stime (clock ticks) of every live process whose process group is pgid."""
-    total = 0
+def group_ticks_split(pgid):
+    """(utime, stime) in clock ticks of every live process whose process group is pgid: user and kernel time apart."""
+    user = kernel = 0
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -74,8 +75,50 @@ def group_ticks(pgid):
             continue
         fields = s[s.rindex(")") + 2:].split()  # fields from 3 (state) on
         if int(fields[2]) == pgid:  # field 5: pgrp
-            total += int(fields[11]) + int(fields[12])  # fields 14, 15: utime, stime
-    return total
+            user += int(fields[11])  # field 14: utime
+            kernel += int(fields[12])  # field 15: stime
+    return user, kernel
+
+
+def group_pids(pgid):
+    """The live processes of process group pgid (nginx's master and its worker, or one server)."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    st = f.read()
+            except OSError:
+                continue
+            if int(st[st.rindex(")") + 2:].split()[2]) == pgid:
+                pids.append(d)
+    return pids
+
+
+def syscalls_per_request(pgid, url, seconds=3):
+    """System calls per request of the server's group under the same wrk load, from strace -c (a run
+    of its own, after the measured one: strace slows the server, so no CPU figure is taken from it)."""
+    out = tempfile.mktemp(prefix="files-strace-")
+    args = ["timeout", str(seconds + 10), "strace", "-f", "-c", "-o", out]
+    for pid in group_pids(pgid):
+        args += ["-p", pid]
+    tracer = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1)
+    nreq = wrk(url, seconds)[0]
+    tracer.send_signal(signal.SIGINT)
+    tracer.wait(15)
+    calls = {}
+    try:
+        for line in open(out):
+            f = line.split()
+            if len(f) >= 5 and f[0][0].isdigit() and f[-1] != "total":
+                calls[f[-1]] = int(f[3])
+        os.unlink(out)
+    except OSError:
+        return None
+    if not nreq:
+        return None
+    return {k: v / nreq for k, v in calls.items()}
 
 
 class Server:
@@ -327,7 +370,7 @@ def main():
         out.write(f"# versions\t{versions()}\n")
         out.write(f"# params\tservers on CPU {SERVER_CPU}, wrk -t1 -c{CONNS} -d{DURATION}s on CPU {CLIENT_CPU}; "
                   f"{PASSES} passes; warm-up {WARMUP} s per run, JIT warm-up {JIT_WARMUP} s per .NET server\n")
-        out.write("# columns\tpass\ttarget\tserver\trequests\treq_per_s\tbytes_per_s\tserver_cpu_us_per_req\tserver_cpu_pct\tclient_cpu_pct\tnote\tload1\n")
+        out.write("# columns\tpass\ttarget\tserver\trequests\treq_per_s\tbytes_per_s\tserver_cpu_us_per_req\tserver_cpu_pct\tclient_cpu_pct\tnote\tload1\tserver_user_us_per_req\tserver_kernel_us_per_req\n")
         order = [s for s in SERVERS if any(k[0] == s for k in servers)]
         for p in range(1, PASSES + 1):
             rot = order[(p - 1) % len(order):] + order[:(p - 1) % len(order)]
@@ -341,9 +384,10 @@ def main():
                         out.write(f"{p}\t{t}\t{s}\t\t\t\t\t\t\tserver exited\n"); continue
                     if WARMUP > 0:
                         wrk(u, WARMUP)
-                    t0 = group_ticks(srv.pgid)
+                    u0, k0 = group_ticks_split(srv.pgid)
                     nreq, rps, bps, errs, ccpu, wall, _ = wrk(u, DURATION)
-                    ticks = group_ticks(srv.pgid) - t0
+                    u1, k1 = group_ticks_split(srv.pgid)
+                    ticks = (u1 - u0) + (k1 - k0)
                     note = "; ".join(x for x in (checks.get((s, t)), errs) if x)
                     if nreq is None:
                         out.write(f"{p}\t{t}\t{s}\t\t\t\t\t\t\t{note}\n"); log(f"  {s}: {note}"); continue
@@ -352,8 +396,15 @@ def main():
                     cc = ccpu / wall * 100
                     log(f"  {s:9} {rps:10.0f} req/s {bps / 1e9:6.2f} GB/s  {us:8.2f} us/req  (server CPU {scpu:.0f}%, client {cc:.0f}%){' ' + note if note else ''}")
                     load1 = open("/proc/loadavg").read().split()[0]
-                    out.write(f"{p}\t{t}\t{s}\t{nreq}\t{rps:.0f}\t{bps:.0f}\t{us:.2f}\t{scpu:.0f}\t{cc:.0f}\t{note}\t{load1}\n")
+                    uus, kus = (u1 - u0) / CLK_TCK / nreq * 1e6, (k1 - k0) / CLK_TCK / nreq * 1e6
+                    out.write(f"{p}\t{t}\t{s}\t{nreq}\t{rps:.0f}\t{bps:.0f}\t{us:.2f}\t{scpu:.0f}\t{cc:.0f}\t{note}\t{load1}\t{uus:.2f}\t{kus:.2f}\n")
                     out.flush()
+                    if STRACE and p == 1:
+                        per = syscalls_per_request(srv.pgid, u)
+                        if per:
+                            top = sorted(per.items(), key=lambda kv: -kv[1])[:8]
+                            out.write(f"# syscalls\t{t}\t{s}\t" + " ".join(f"{k}={v:.3f}" for k, v in top) + "\n")
+                            out.flush()
     stop_all()
     shutil.rmtree(work, ignore_errors=True)
     md = summarize(tsv_path)
@@ -377,11 +428,13 @@ def summarize(path):
             continue
         f = line.rstrip("\n").split("\t")
         rows.append(f)
-    us, rps, bps = {}, {}, {}
+    us, rps, bps, uus, kus = {}, {}, {}, {}, {}
     for f in rows:
         p, t, s = int(f[0]), f[1], f[2]
         if f[6]:
             us[(p, t, s)] = float(f[6]); rps[(p, t, s)] = float(f[4]); bps[(p, t, s)] = float(f[5])
+        if len(f) > 12 and f[11] and f[12]:  # runs since the user/kernel split was recorded
+            uus[(p, t, s)] = float(f[11]); kus[(p, t, s)] = float(f[12])
     passes = sorted({k[0] for k in us})
     targets = [t for t in ["1k", "64k", "1m", "page"] if any(k[1] == t for k in us)]
     names = {"1k": "1 KiB", "64k": "64 KiB", "1m": "1 MiB", "page": "built-in page"}
@@ -398,7 +451,7 @@ def summarize(path):
         return (statistics.median(r) if r else None), r
 
     out = [f"# {dict(head).get('# run', '')}", ""]
-    out += [f"- {k[2:]}: {v}" for k, v in head if k not in ("# run", "# columns")]
+    out += [f"- {k[2:]}: {v}" for k, v in head if k not in ("# run", "# columns", "# syscalls")]
     out += ["", "Server CPU µs per request: median of the passes (each pass's figure in brackets).", "",
             "| target | ours epoll | ours io_uring | nginx | h2o |", "|---|---:|---:|---:|---:|"]
     for t in targets:
@@ -424,6 +477,22 @@ def summarize(path):
             r, b = med(rps, t, s), med(bps, t, s)
             cells.append("–" if r is None else f"{r:,.0f} req/s, {b / 1e9:.2f} GB/s")
         out.append(f"| {names[t]} | " + " | ".join(cells) + " |")
+    if uus:
+        out += ["", "Where the server's CPU per request goes: user + kernel µs, median of the passes (clock ticks, so a", "figure under a few µs is coarse).", "",
+                "| target | ours epoll | ours io_uring | nginx | h2o |", "|---|---:|---:|---:|---:|"]
+        for t in targets:
+            cells = []
+            for s in ["epoll", "io_uring", "nginx", "h2o"]:
+                u, k = med(uus, t, s), med(kus, t, s)
+                cells.append("–" if u is None else f"{u:.2f} + {k:.2f}")
+            out.append(f"| {names[t]} | " + " | ".join(cells) + " |")
+    sc = [h[1].split("\t") for h in head if h[0] == "# syscalls"]
+    if sc:
+        out += ["", "System calls per request (STRACE=1: strace -c -f on the server's processes over a 3 s wrk run of", "its own after pass 1; calls that ran under 0.001 times a request are left out).", "",
+                "| target | server | calls per request |", "|---|---|---|"]
+        for t, srv, calls in sc:
+            shown = " ".join(c for c in calls.split() if float(c.split("=")[1]) >= 0.001)
+            out.append(f"| {names.get(t, t)} | {srv} | {shown} |")
     notes = [f"pass {f[0]} {f[1]} {f[2]}: {f[9]}" for f in rows if len(f) > 9 and f[9]]
     if notes:
         out += ["", "Notes:", ""] + [f"- {n}" for n in notes]

@@ -9,7 +9,8 @@
 #
 # Knobs (defaults in brackets): PASSES [2]  DURATION [10 s, measured run]  WARMUP [3 s before each
 # run]  JIT_WARMUP [15 s per .NET server at start]  CONNS [16]  SERVER_CPU [0]  CLIENT_CPU [1]
-# SERVERS ["epoll io_uring nginx h2o"]  TARGETS ["1k 64k 1m page"]  BASE_PORT [18400]
+# SERVERS ["epoll io_uring nginx h2o"]  TARGETS ["1k 64k 1m page"]  BASE_PORT [18400]  STRACE [0; 1: system
+# calls per request of each server after pass 1, from strace -c in a run of its own (needs strace)]
 # BUILD [/tmp/asyncore-files-bench/http: where the sample is published]  NO_BUILD [0]
 #
 # Needs nginx, h2o, wrk, curl, taskset (Debian 12: apt-get install -y nginx-light h2o wrk curl).
