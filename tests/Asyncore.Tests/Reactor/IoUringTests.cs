@@ -228,6 +228,80 @@ public partial class IoUringTests
     }
 
     /// <summary>
+    /// A buffer whose bytes are still in the kernel (a SEND held by a peer that does not read yet) is
+    /// not idle: the hand-back leaves it to its sender, and every byte arrives once the peer reads.
+    /// </summary>
+    [Fact]
+    public void TrimLeavesABufferWhoseBytesAreStillInTheKernel()
+    {
+        if (!KernelAllowsIoUring())
+        {
+            return;
+        }
+
+        using var pair = new SenderPair();
+        byte[] bulk = new byte[32 << 20];
+        new Random(19).NextBytes(bulk);
+        var events = new PollEvent[8];
+        int from = 0;
+        var deadline = Stopwatch.StartNew();
+        while (from < bulk.Length && deadline.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            // The client reads nothing yet: the socket fills, and a SEND the wait handed to the kernel stays there.
+            pair.Poller.Wait(10, events);
+            if (pair.Poller.Send(pair.Sender, bulk.AsSpan(from)) is > 0 and int n)
+            {
+                from += n;
+            }
+            else
+            {
+                break;
+            }
+        }
+
+        Assert.True(pair.Sender.InFlight && from < bulk.Length, "the peer's socket did not fill");
+        pair.Poller.Trim();
+        pair.SendRestAndCheck(bulk, from);
+    }
+
+    /// <summary>
+    /// The loop's own hand-back after a burst (<see cref="Asyncore.Reactor.ReactorCore.TrimBuffers"/>)
+    /// reaches the ring: after a channel sent 4 MiB through it, no idle SEND buffer is left.
+    /// </summary>
+    [Fact]
+    public void TheLoopsHandBackFreesTheRingsIdleSendBuffers()
+    {
+        if (!KernelAllowsIoUring())
+        {
+            return;
+        }
+
+        byte[] bulk = new byte[4 << 20];
+        new Random(23).NextBytes(bulk);
+        using var loop = new LoopThread(map => _ = new Acceptor(map, (s, m) =>
+        {
+            var chat = new Echo(s, m);
+            chat.Push(bulk.AsMemory());
+            chat.CloseWhenDone();
+            return chat;
+        }), PollerKind.IoUring);
+        EndPoint at = loop.OnLoop(() => loop.Map.Values.OfType<Acceptor>().Single().Address);
+        using (Socket client = Connect(at))
+        {
+            Assert.Equal(bulk, Drive.ReadToEnd(client));
+        }
+
+        var poller = loop.OnLoop(() => loop.Map.Reactor.Poller as IoUringPoller);
+        Assert.NotNull(poller);
+        Assert.True(loop.OnLoop(() => poller.IdleSendBuffers) > 0, "the sends kept their buffers for reuse");
+        Assert.Equal(0, loop.OnLoop(() =>
+        {
+            loop.Map.Reactor.TrimBuffers();
+            return poller.IdleSendBuffers;
+        }));
+    }
+
+    /// <summary>
     /// A channel that reads 64 KiB or more at a time receives into the large buffers and one that reads
     /// 4 KiB into the small ones, on the same loop at the same time; each echoes every byte, in order,
     /// whatever pieces the client sends them in.
