@@ -98,7 +98,8 @@ def group_pids(pgid):
 def syscalls_per_request(pgid, url, seconds=3):
     """System calls per request of the server's group under the same wrk load, from strace -c (a run
     of its own, after the measured one: strace slows the server, so no CPU figure is taken from it)."""
-    out = tempfile.mktemp(prefix="files-strace-")
+    fd, out = tempfile.mkstemp(prefix="files-strace-")
+    os.close(fd)
     args = ["timeout", str(seconds + 10), "strace", "-f", "-c", "-o", out]
     for pid in group_pids(pgid):
         args += ["-p", pid]
@@ -109,14 +110,17 @@ def syscalls_per_request(pgid, url, seconds=3):
     tracer.wait(15)
     calls = {}
     try:
-        for line in open(out):
-            f = line.split()
-            if len(f) >= 5 and f[0][0].isdigit() and f[-1] != "total":
-                calls[f[-1]] = int(f[3])
-        os.unlink(out)
+        with open(out) as f:
+            for line in f:
+                c = line.split()
+                if len(c) >= 5 and c[0][0].isdigit() and c[-1] != "total":
+                    calls[c[-1]] = int(c[3])
     except OSError:
-        return None
-    if not nreq:
+        pass
+    finally:
+        os.unlink(out)
+    if not nreq or not calls:
+        log(f"  strace: no system call counts (wrk: {nreq} requests, strace: {len(calls)} calls named)")
         return None
     return {k: v / nreq for k, v in calls.items()}
 
@@ -402,7 +406,7 @@ def main():
                     if STRACE and p == 1:
                         per = syscalls_per_request(srv.pgid, u)
                         if per:
-                            top = sorted(per.items(), key=lambda kv: -kv[1])[:8]
+                            top = sorted(((k, v) for k, v in per.items() if v >= 0.001), key=lambda kv: -kv[1])
                             out.write(f"# syscalls\t{t}\t{s}\t" + " ".join(f"{k}={v:.3f}" for k, v in top) + "\n")
                             out.flush()
     stop_all()
@@ -488,9 +492,10 @@ def summarize(path):
             out.append(f"| {names[t]} | " + " | ".join(cells) + " |")
     sc = [h[1].split("\t") for h in head if h[0] == "# syscalls"]
     if sc:
-        out += ["", "System calls per request (STRACE=1: strace -c -f on the server's processes over a 3 s wrk run of", "its own after pass 1; calls that ran under 0.001 times a request are left out).", "",
+        out += ["", "System calls per request (STRACE=1: strace -c -f on the server's processes over a 3 s wrk run of", "its own after the server's pass-1 run; calls that ran under 0.001 times a request are left out).", "",
                 "| target | server | calls per request |", "|---|---|---|"]
-        for t, srv, calls in sc:
+        order = {t: i for i, t in enumerate(["1k", "64k", "1m", "page"])}
+        for t, srv, calls in sorted(sc, key=lambda r: (order.get(r[0], 9), ["epoll", "io_uring", "nginx", "h2o"].index(r[1]) if r[1] in ("epoll", "io_uring", "nginx", "h2o") else 9)):
             shown = " ".join(c for c in calls.split() if float(c.split("=")[1]) >= 0.001)
             out.append(f"| {names.get(t, t)} | {srv} | {shown} |")
     notes = [f"pass {f[0]} {f[1]} {f[2]}: {f[9]}" for f in rows if len(f) > 9 and f[9]]
