@@ -456,14 +456,15 @@ def summarize(path):
 
     out = [f"# {dict(head).get('# run', '')}", ""]
     out += [f"- {k[2:]}: {v}" for k, v in head if k not in ("# run", "# columns", "# syscalls")]
-    out += ["", "Server CPU µs per request: median of the passes (each pass's figure in brackets).", "",
-            "| target | ours epoll | ours io_uring | nginx | h2o |", "|---|---:|---:|---:|---:|"]
-    for t in targets:
-        cells = []
-        for s in ["epoll", "io_uring", "nginx", "h2o"]:
-            v = per(us, t, s)
-            cells.append(f"{fmt(med(us, t, s))} ({', '.join(fmt(x) for x in v)})")
-        out.append(f"| {names[t]} | " + " | ".join(cells) + " |")
+    def server_table(intro, cell):
+        """A table with a row per target and a column per server; cell(target, server) fills it."""
+        rows = ["", *intro, "", "| target | ours epoll | ours io_uring | nginx | h2o |", "|---|---:|---:|---:|---:|"]
+        for t in targets:
+            rows.append(f"| {names[t]} | " + " | ".join(cell(t, s) for s in ["epoll", "io_uring", "nginx", "h2o"]) + " |")
+        return rows
+
+    out += server_table(["Server CPU µs per request: median of the passes (each pass's figure in brackets)."],
+                        lambda t, s: f"{fmt(med(us, t, s))} ({', '.join(fmt(x) for x in per(us, t, s))})")
     out += ["", "Ratios of server CPU per request, median of per-pass ratios (each pass's ratio in brackets; lower is better).", "",
             "| target | epoll ÷ nginx | epoll ÷ h2o | io_uring ÷ nginx | io_uring ÷ h2o |", "|---|---:|---:|---:|---:|"]
     for t in targets:
@@ -473,23 +474,12 @@ def summarize(path):
                 m, r = ratio(t, a, b)
                 cells.append(f"**{fmt(m)}** ({', '.join(fmt(x) for x in r)})")
         out.append(f"| {names[t]} | " + " | ".join(cells) + " |")
-    out += ["", "Throughput, median of the passes: requests/s and GB/s (10^9 bytes/s of response, headers included).", "",
-            "| target | ours epoll | ours io_uring | nginx | h2o |", "|---|---:|---:|---:|---:|"]
-    for t in targets:
-        cells = []
-        for s in ["epoll", "io_uring", "nginx", "h2o"]:
-            r, b = med(rps, t, s), med(bps, t, s)
-            cells.append("–" if r is None else f"{r:,.0f} req/s, {b / 1e9:.2f} GB/s")
-        out.append(f"| {names[t]} | " + " | ".join(cells) + " |")
+    out += server_table(["Throughput, median of the passes: requests/s and GB/s (10^9 bytes/s of response, headers included)."],
+                        lambda t, s: "–" if med(rps, t, s) is None else f"{med(rps, t, s):,.0f} req/s, {med(bps, t, s) / 1e9:.2f} GB/s")
     if uus:
-        out += ["", "Where the server's CPU per request goes: user + kernel µs, median of the passes (clock ticks, so a", "figure under a few µs is coarse).", "",
-                "| target | ours epoll | ours io_uring | nginx | h2o |", "|---|---:|---:|---:|---:|"]
-        for t in targets:
-            cells = []
-            for s in ["epoll", "io_uring", "nginx", "h2o"]:
-                u, k = med(uus, t, s), med(kus, t, s)
-                cells.append("–" if u is None else f"{u:.2f} + {k:.2f}")
-            out.append(f"| {names[t]} | " + " | ".join(cells) + " |")
+        out += server_table(["Where the server's CPU per request goes: user + kernel µs, median of the passes (clock ticks, so a",
+                             "figure under a few µs is coarse)."],
+                            lambda t, s: "–" if med(uus, t, s) is None else f"{med(uus, t, s):.2f} + {med(kus, t, s):.2f}")
     sc = [h[1].split("\t") for h in head if h[0] == "# syscalls"]
     if sc:
         out += ["", "System calls per request (STRACE=1: strace -c -f on the server's processes over a 3 s wrk run of", "its own after the server's pass-1 run; calls that ran under 0.001 times a request are left out).", "",
