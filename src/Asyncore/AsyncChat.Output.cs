@@ -433,7 +433,7 @@ public abstract partial class AsyncChat : IPassEndHook
         if (!head.IsCarry)
         {
             ReadOnlySpan<byte> run = _fifo.MemoryRun(MaxBatch, out int entries);
-            if (run.Length >= CopyBelow || _fifo.Count <= entries || !GatherableAt(entries))
+            if (run.Length >= CopyBelow || _fifo.Count <= entries || entries != 1 || !GatherableBehindHead())
             {
                 return run;
             }
@@ -480,14 +480,12 @@ public abstract partial class AsyncChat : IPassEndHook
         return _fifo.First.Data.Span;
     }
 
-    /// <summary>Whether the entry at <paramref name="index"/> (behind the head) could be gathered: small bytes, or a producer that is not a file region.</summary>
-    private bool GatherableAt(int index)
+    /// <summary>
+    /// Whether the entry behind the head could be gathered: small bytes, or a producer that is not a
+    /// file region. (Behind a run of pieces of one push, the entry is looked at once it is the head's.)
+    /// </summary>
+    private bool GatherableBehindHead()
     {
-        if (index != 1)
-        {
-            return false; // a run of pieces of one push: the entry behind it is looked at once it is the head's
-        }
-
         ref ProducerFifo.Entry next = ref _fifo.Second;
         return next.IsBytes ? next.Length < CopyBelow : next.Producer is { } p && p is not FileRegion && MayPullAhead();
     }

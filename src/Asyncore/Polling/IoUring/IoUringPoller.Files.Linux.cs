@@ -22,10 +22,7 @@ internal sealed unsafe partial class IoUringPoller
             return false;
         }
 
-        // IORING_OP_NOP, the entry cleared whole (see Forget); its completion is dropped as Ignored.
-        *s.Sqe = default;
-        s.Sqe->UserData = Ignored;
-        s.InFlight = false;
+        TakeBackUnsubmitted(s);
         PlainSend(s);
         if (s.Start < s.End)
         {

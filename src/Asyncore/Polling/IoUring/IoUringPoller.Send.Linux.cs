@@ -289,17 +289,25 @@ internal sealed unsafe partial class IoUringPoller
 
         if (s.SqeEpoch == _ring.Epoch && !_ring.Disposed)
         {
-            // IORING_OP_NOP: the number it names may belong to another socket now. The whole entry is
-            // cleared: a NOP that keeps the SEND's msg_flags (the nop_flags union) or its IOSQE flags
-            // is refused with EINVAL by newer kernels.
-            *s.Sqe = default;
-            s.Sqe->UserData = Ignored;
-            s.InFlight = false;
+            TakeBackUnsubmitted(s); // the number it names may belong to another socket now
             FreeHeld(s);
             return;
         }
 
         _detached[s.UserData] = s;
+    }
+
+    /// <summary>
+    /// Takes back a SEND the kernel has not seen yet (taken at the ring's current epoch): its entry
+    /// becomes an IORING_OP_NOP whose completion is dropped as <see cref="Ignored"/>, and its bytes stay
+    /// in the sender's buffer. The whole entry is cleared: a NOP that keeps the SEND's msg_flags (the
+    /// nop_flags union) or its IOSQE flags is refused with EINVAL by newer kernels.
+    /// </summary>
+    private void TakeBackUnsubmitted(IoUringSender s)
+    {
+        *s.Sqe = default;
+        s.Sqe->UserData = Ignored;
+        s.InFlight = false;
     }
 
     /// <summary>Removal from a thread that may not submit: what the kernel has not seen goes out as a plain send now.</summary>
